@@ -1,0 +1,115 @@
+"""``/api/auth``: login, registration, verification, password change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from booking.api.deps import CtxDep, UserDep, issue_token
+from booking.domain import users
+from booking.domain.errors import ValidationFailed
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+_TEXT = Field(max_length=1000)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class LoginIn(_In):
+    email: str = _TEXT
+    password: str = _TEXT
+
+
+class RegisterIn(_In):
+    email: str = _TEXT
+    password: str = _TEXT
+    first_name: str = _TEXT
+    last_name: str = _TEXT
+
+
+class TokenIn(_In):
+    token: str = _TEXT
+
+
+class EmailIn(_In):
+    email: str = _TEXT
+
+
+class PasswordChangeIn(_In):
+    current_password: str = _TEXT
+    new_password: str = _TEXT
+
+
+def _required(**fields: str) -> None:
+    """The predecessor treated every string in these bodies as required and non-blank."""
+    errors = {
+        name: [f"The {name} field is required."]
+        for name, value in fields.items()
+        if not value.strip()
+    }
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def user_out(user: Any) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "firstName": user.first_name,
+        "lastName": user.last_name,
+        "role": users.ROLES.index(user.role),
+    }
+
+
+@router.post("/login")
+def login(body: LoginIn, ctx: CtxDep) -> dict[str, Any]:
+    _required(Email=body.email, Password=body.password)
+    user = users.authenticate(ctx, body.email, body.password)
+    return {"token": issue_token(ctx, user), "message": "Login successful", "user": user_out(user)}
+
+
+@router.post("/register")
+def register(body: RegisterIn, ctx: CtxDep) -> dict[str, Any]:
+    _required(
+        Email=body.email, Password=body.password, FirstName=body.first_name, LastName=body.last_name
+    )
+    user_id = users.register(ctx, body.email, body.password, body.first_name, body.last_name)
+    return {
+        "message": "Registrierung erfolgreich. Bitte überprüfen Sie Ihre E-Mails zur Verifizierung.",
+        "userId": user_id,
+    }
+
+
+@router.post("/verify-email")
+def verify_email(body: TokenIn, ctx: CtxDep) -> dict[str, Any]:
+    _required(Token=body.token)
+    users.verify_email(ctx, body.token.strip())
+    return {
+        "message": "E-Mail-Adresse erfolgreich verifiziert. "
+        "Ihr Konto wartet auf Administrator-Freigabe für Buchungen.",
+        "requiresApproval": True,
+    }
+
+
+@router.post("/resend-verification")
+def resend_verification(body: EmailIn, ctx: CtxDep) -> dict[str, str]:
+    _required(Email=body.email)
+    users.resend_verification(ctx, body.email)
+    return {"message": "Neuer Verifizierungslink wurde an Ihre E-Mail-Adresse gesendet."}
+
+
+@router.get("/me")
+def me(user: UserDep) -> dict[str, Any]:
+    return {**user_out(user), "canBook": users.can_book(user)}
+
+
+@router.post("/change-password")
+def change_password(body: PasswordChangeIn, user: UserDep, ctx: CtxDep) -> dict[str, str]:
+    _required(CurrentPassword=body.current_password, NewPassword=body.new_password)
+    users.change_password(ctx, user, body.current_password, body.new_password)
+    return {"message": "Ihr Passwort wurde geändert."}

@@ -1,0 +1,59 @@
+"""Request dependencies: the domain context and the calling user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from booking.api.errors import Unauthenticated
+from booking.db.models import User
+from booking.domain import users
+from booking.domain.context import Context
+from booking.lib import jwt
+
+
+def get_ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+CtxDep = Annotated[Context, Depends(get_ctx)]
+
+
+def token_key(ctx: Context) -> bytes:
+    return ctx.derived_key("api-token")
+
+
+def issue_token(ctx: Context, user: User) -> str:
+    claims = jwt.user_claims(
+        user.id, user.email, user.full_name, user.role, ctx.settings.jwt_minutes
+    )
+    return jwt.encode(claims, token_key(ctx))
+
+
+def current_user(request: Request, ctx: CtxDep) -> User:
+    """The bearer token's user, checked against the account's current state on every call."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated()
+    try:
+        user_id = jwt.user_id_from(jwt.decode(token.strip(), token_key(ctx)))
+    except jwt.InvalidToken:
+        raise Unauthenticated(invalid_token=True) from None
+    user = users.active_user(ctx, user_id)
+    if user is None:
+        raise Unauthenticated(invalid_token=True)
+    return user
+
+
+UserDep = Annotated[User, Depends(current_user)]
+
+
+def admin_user(user: UserDep) -> User:
+    users.require_admin(user)
+    return user
+
+
+AdminDep = Annotated[User, Depends(admin_user)]

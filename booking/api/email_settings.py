@@ -1,0 +1,47 @@
+"""``/api/admin/email-settings``: SMTP settings stored in the database (admins only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from booking.api.deps import AdminDep, CtxDep
+from booking.domain import email_settings
+from booking.domain.email_settings import EmailSettingsIn
+from booking.domain.errors import AuthFailed, ValidationFailed
+
+router = APIRouter(prefix="/api/admin/email-settings", tags=["admin: email settings"])
+
+
+class TestMailIn(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    to_email: str = Field(max_length=255)
+    subject: str | None = Field(None, max_length=200)
+    body: str | None = Field(None, max_length=5000)
+
+
+@router.get("")
+def read(admin: AdminDep, ctx: CtxDep) -> dict[str, Any]:
+    return email_settings.read_settings(ctx)
+
+
+@router.put("")
+def save(body: EmailSettingsIn, admin: AdminDep, ctx: CtxDep) -> dict[str, Any]:
+    saved = email_settings.save_settings(ctx, body)
+    return {"message": "E-Mail-Einstellungen wurden erfolgreich gespeichert.", "settings": saved}
+
+
+@router.post("/test")
+def test_mail(body: TestMailIn, admin: AdminDep, ctx: CtxDep) -> JSONResponse:
+    if not body.to_email.strip():
+        raise ValidationFailed.one("ToEmail", "The ToEmail field is required.")
+    try:
+        text = email_settings.send_test_mail(ctx, body.to_email.strip(), body.subject, body.body)
+    except AuthFailed as exc:
+        return JSONResponse({"message": exc.message, "success": False}, status_code=400)
+    return JSONResponse({"message": text, "success": True})

@@ -1,0 +1,132 @@
+"""The ASGI application: routers, error handlers and two small pure-ASGI middlewares."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from booking import __version__
+from booking.api import admin_users, auth, bookings, email_settings, errors, health, places
+from booking.config import Settings
+from booking.db import Database
+from booking.domain.context import Context
+
+MAX_BODY_BYTES = 256 * 1024
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class ApiPaths:
+    """Route ``/api/...`` case-insensitively (the predecessor served ``/api/Auth/login`` and
+    ``/api/auth/login`` alike) and refuse bodies larger than MAX_BODY_BYTES with a JSON 413."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path[:5].lower() == "/api/" and path != path.lower():
+            scope = {**scope, "path": path.lower(), "raw_path": path.lower().encode()}
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            await _too_large(send)
+            return
+        if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
+            # A chunked body has no declared length: read it here, within the limit.
+            messages = await _read_within_limit(receive)
+            if messages is None:
+                await _too_large(send)
+                return
+            receive = _replay(messages, receive)
+        await self.app(scope, receive, _with_headers(send))
+
+
+async def _read_within_limit(receive: Receive) -> list[Message] | None:
+    messages, seen = [], 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        seen += len(message.get("body", b""))
+        if seen > MAX_BODY_BYTES:
+            return None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replay() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
+
+
+def _with_headers(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+        await send(message)
+
+    return sending
+
+
+async def _too_large(send: Send) -> None:
+    body = json.dumps(
+        {
+            "type": "https://tools.ietf.org/html/rfc9110#section-15.5.14",
+            "title": "Content Too Large",
+            "status": 413,
+            "message": "Die Anfrage ist zu groß.",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/problem+json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
+    ctx = ctx or Context(db=Database(settings.effective_database_url), settings=settings)
+    app = FastAPI(
+        title="Booking API",
+        version=__version__,
+        description="JSON API of the family house booking system (wire-compatible with the "
+        "predecessor's clients). Authenticate with `POST /api/auth/login` and send the token "
+        "as `Authorization: Bearer <token>`.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    for module in (health, auth, admin_users, places, bookings, email_settings):
+        app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/api/docs")
+
+    app.add_middleware(ApiPaths)
+    return app
+
+
+def app_factory() -> Any:
+    """For ``uvicorn --factory booking.app:app_factory``."""
+    from booking.config import load_settings
+
+    return create_app(load_settings())

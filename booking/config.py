@@ -1,0 +1,191 @@
+"""Settings from the environment (``BOOKING_*``), every secret also as ``BOOKING_*_FILE``.
+
+Built once at start-up and passed down; nothing else reads the environment. Bad values fail at
+start with a message that names the variable, so a typo never turns into a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+PREFIX = "BOOKING_"
+# Secrets that may also come from a file named by BOOKING_<NAME>_FILE (Docker/systemd secrets).
+SECRET_FIELDS = ("secret_key", "smtp_password", "database_url")
+# Keys that shipped in examples or that people type when they mean "later".
+WEAK_SECRETS = {"changethis", "changeme", "secret", "password", "booking", "development"}
+MIN_SECRET_LENGTH = 32
+# BOOKING_TEST_* belongs to the test suite (e.g. BOOKING_TEST_POSTGRES_URL), not to the app.
+RESERVED_PREFIXES = ("BOOKING_TEST_",)
+
+
+class ConfigError(Exception):
+    """A setting is missing, unknown or malformed; the message says which and why."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: Literal["development", "production"] = Field(
+        "development", description="`production` enforces safe settings (strong secret key, ...)."
+    )
+    data_dir: Path = Field(Path("./data"), description="Directory for the SQLite file and state.")
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL: `sqlite:///path.db` or `postgresql://user@host/db`. "
+        "Default: SQLite file `booking.sqlite3` in the data directory.",
+    )
+    secret_key: SecretStr = Field(
+        SecretStr(""),
+        description="Signs tokens and sessions; at least 32 characters. Required in production; "
+        "in development a random key is kept in the data directory.",
+    )
+    site_url: str = Field(
+        "http://127.0.0.1:8000", description="Public base URL, used for links in mails."
+    )
+    timezone: str = Field("Europe/Berlin", description="Time zone of the house; defines today.")
+    smtp_host: str = Field("", description="SMTP server; empty: mails are written to the log.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    smtp_username: str = Field("", description="SMTP user name (empty: no login).")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password.")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="`none`, `starttls` or `tls` (implicit TLS, usually port 465)."
+    )
+    mail_from: str = Field("booking@localhost", description="Sender address of outgoing mail.")
+    jwt_minutes: int = Field(60, ge=1, le=7 * 24 * 60, description="Lifetime of API tokens.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("site_url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _safe_in_production(self) -> Settings:
+        if self.env == "production":
+            key = self.secret_key.get_secret_value()
+            if len(key) < MIN_SECRET_LENGTH or key.lower() in WEAK_SECRETS or len(set(key)) < 8:
+                raise ValueError(
+                    "BOOKING_SECRET_KEY must be set to a random value of at least "
+                    f"{MIN_SECRET_LENGTH} characters in production "
+                    "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'booking.sqlite3').as_posix()}"
+
+    def secret_bytes(self) -> bytes:
+        return self.secret_key.get_secret_value().encode()
+
+
+def _env_from_files(environ: dict[str, str]) -> dict[str, str]:
+    """Resolve BOOKING_<SECRET>_FILE into BOOKING_<SECRET>; both at once is ambiguous."""
+    resolved = dict(environ)
+    for name in SECRET_FIELDS:
+        var = PREFIX + name.upper()
+        file_var = var + "_FILE"
+        if file_var not in environ:
+            continue
+        if var in environ:
+            raise ConfigError(f"{var} and {file_var} are both set; use one of them")
+        try:
+            resolved[var] = Path(environ[file_var]).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{file_var}: cannot read {environ[file_var]!r}: {exc}") from exc
+        del resolved[file_var]
+    return resolved
+
+
+def _reject_unknown(environ: dict[str, str]) -> None:
+    known = {PREFIX + name.upper() for name in Settings.model_fields}
+    known |= {PREFIX + name.upper() + "_FILE" for name in SECRET_FIELDS}
+    for var in environ:
+        if var.startswith(PREFIX) and var not in known and not var.startswith(RESERVED_PREFIXES):
+            raise ConfigError(f"unknown setting {var} (see the configuration table in README.md)")
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """A random key kept in the data directory, so a development restart keeps sessions valid."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key)
+    return key
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from ``environ`` (default: the process environment); raise ConfigError."""
+    env = dict(os.environ if environ is None else environ)
+    _reject_unknown(env)
+    env = _env_from_files(env)
+    values = {
+        key[len(PREFIX) :].lower(): value
+        for key, value in env.items()
+        if key.startswith(PREFIX) and not key.startswith(RESERVED_PREFIXES)
+    }
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    if not settings.secret_key.get_secret_value():
+        key = _dev_secret(settings.data_dir)
+        settings = settings.model_copy(update={"secret_key": SecretStr(key)})
+    return settings
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        name = PREFIX + field.upper() if field else "settings"
+        lines.append(f"{name}: {error['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)

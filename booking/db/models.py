@@ -1,0 +1,168 @@
+"""Tables. One schema for SQLite and PostgreSQL; timestamps are naive UTC (the predecessor's
+wire format has no ``Z`` on stored times)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(256), unique=True)  # stored lower-case
+    password_hash: Mapped[str] = mapped_column(String(256))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20), default="Member")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # SHA-256 of the token mailed to the user: a leaked database does not verify accounts.
+    verification_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    verification_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    registration_date: Mapped[datetime | None] = mapped_column(DateTime)
+    is_approved_for_booking: Mapped[bool] = mapped_column(default=False)
+    approved_for_booking_at: Mapped[datetime | None] = mapped_column(DateTime)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Set while an administrator has taken away the right to book; login still works.
+    booking_revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (CheckConstraint("role IN ('Member', 'Administrator')", name="role"),)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "Administrator"
+
+
+class SleepingAccommodation(Base):
+    __tablename__ = "sleeping_accommodations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(100))
+    type: Mapped[int] = mapped_column(SmallInteger)
+    max_capacity: Mapped[int] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(default=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        CheckConstraint("max_capacity BETWEEN 1 AND 100", name="capacity"),
+        CheckConstraint("type BETWEEN 0 AND 3", name="type"),
+    )
+
+
+class Booking(Base):
+    __tablename__ = "bookings"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[int] = mapped_column(SmallInteger, default=0)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    items: Mapped[list[BookingItem]] = relationship(
+        back_populates="booking", cascade="all, delete-orphan", order_by="BookingItem.position"
+    )
+
+    __table_args__ = (
+        CheckConstraint("end_date > start_date", name="dates"),
+        CheckConstraint("status IN (0, 1, 2, 4, 5)", name="status"),
+        # Overlap queries filter on end_date > :start first; start_date narrows the rest.
+        Index("ix_bookings_end_start", "end_date", "start_date"),
+        Index("ix_bookings_start_date", "start_date"),
+    )
+
+
+class BookingItem(Base):
+    __tablename__ = "booking_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"))
+    sleeping_accommodation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sleeping_accommodations.id"), index=True
+    )
+    person_count: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(SmallInteger, default=0)
+
+    booking: Mapped[Booking] = relationship(back_populates="items")
+
+    __table_args__ = (
+        UniqueConstraint("booking_id", "sleeping_accommodation_id"),
+        CheckConstraint("person_count BETWEEN 1 AND 20", name="persons"),
+    )
+
+
+class BookingHistory(Base):
+    """Append-only: rows are inserted in the same transaction as the change they describe."""
+
+    __tablename__ = "booking_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    booking_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
+    occurred_at: Mapped[datetime] = mapped_column(DateTime)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    event_type: Mapped[str] = mapped_column(String(40))
+    # JSON text: {"field": {"from": .., "to": ..}} or the initial snapshot for "Created".
+    details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class EmailSettings(Base):
+    """A single row (id = 1) that overrides the SMTP environment settings from the admin UI."""
+
+    __tablename__ = "email_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    smtp_host: Mapped[str] = mapped_column(String(255))
+    smtp_port: Mapped[int] = mapped_column(Integer)
+    smtp_username: Mapped[str] = mapped_column(String(255))
+    smtp_password_encrypted: Mapped[str] = mapped_column(String(1000), default="")
+    from_name: Mapped[str] = mapped_column(String(100))
+    from_email: Mapped[str] = mapped_column(String(255))
+    use_tls: Mapped[bool] = mapped_column(default=True)
+    is_configured: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)

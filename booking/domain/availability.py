@@ -1,0 +1,174 @@
+"""Per-night capacity. A place's free capacity for a stay is its capacity minus the largest number
+of persons booked on any single night of the stay (DECISIONS 2). Nights are half-open: a
+departure day can be the next guest's arrival day."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from booking.db.models import Booking, BookingItem, SleepingAccommodation, User
+from booking.domain.errors import Unavailable
+from booking.lib.timeutil import wire_date
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+PENDING, CONFIRMED, CANCELLED, COMPLETED, ACCEPTED, REJECTED = 0, 1, 2, 3, 4, 5
+# Statuses that hold places; Rejected and Cancelled release them.
+HOLDING = (PENDING, CONFIRMED, ACCEPTED)
+
+
+@dataclass(frozen=True)
+class Stay:
+    booking_id: uuid.UUID
+    start: date
+    end: date
+    persons: int
+    user_name: str = ""
+
+
+def peak_persons(stays: Iterable[Stay], start: date, end: date) -> int:
+    """The most persons on any one night in [start, end)."""
+    nights = (end - start).days
+    per_night = [0] * max(nights, 0)
+    for stay in stays:
+        first = max((stay.start - start).days, 0)
+        last = min((stay.end - start).days, nights)
+        for night in range(first, last):
+            per_night[night] += stay.persons
+    return max(per_night, default=0)
+
+
+def stays_by_place(
+    session: Session,
+    start: date,
+    end: date,
+    *,
+    place_ids: Iterable[uuid.UUID] | None = None,
+    exclude_booking: uuid.UUID | None = None,
+    with_names: bool = False,
+) -> dict[uuid.UUID, list[Stay]]:
+    """Holding bookings that overlap [start, end), grouped by place (Core select, no ORM load)."""
+    columns = [
+        BookingItem.sleeping_accommodation_id,
+        Booking.id,
+        Booking.start_date,
+        Booking.end_date,
+        BookingItem.person_count,
+    ]
+    if with_names:
+        columns += [User.first_name, User.last_name]
+    query = (
+        select(*columns)
+        .join(Booking, Booking.id == BookingItem.booking_id)
+        .where(
+            Booking.status.in_(HOLDING),
+            Booking.end_date > start,
+            Booking.start_date < end,
+        )
+        .order_by(Booking.start_date, Booking.id)
+    )
+    if with_names:
+        query = query.join(User, User.id == Booking.user_id)
+    if place_ids is not None:
+        query = query.where(BookingItem.sleeping_accommodation_id.in_(list(place_ids)))
+    if exclude_booking is not None:
+        query = query.where(Booking.id != exclude_booking)
+    grouped: dict[uuid.UUID, list[Stay]] = defaultdict(list)
+    for row in session.execute(query):
+        name = f"{row[5]} {row[6]}".strip() if with_names else ""
+        grouped[row[0]].append(Stay(row[1], row[2], row[3], row[4], name))
+    return grouped
+
+
+def check_capacity(
+    session: Session,
+    items: list[tuple[uuid.UUID, int]],
+    start: date,
+    end: date,
+    *,
+    exclude_booking: uuid.UUID | None = None,
+    lock: bool,
+) -> None:
+    """Raise Unavailable for the first requested item that does not fit.
+
+    With ``lock`` the places' rows are locked first (PostgreSQL ``FOR UPDATE``, ordered by id so
+    two writers never wait on each other crosswise); every writer that books, edits or changes a
+    place takes the same lock, so the counts read next stay true until commit. SQLite writers
+    already hold the database's write lock (``BEGIN IMMEDIATE``).
+    """
+    ids = sorted({place_id for place_id, _ in items})
+    query = (
+        select(
+            SleepingAccommodation.id,
+            SleepingAccommodation.name,
+            SleepingAccommodation.max_capacity,
+        )
+        .where(SleepingAccommodation.id.in_(ids), SleepingAccommodation.is_active.is_(True))
+        .order_by(SleepingAccommodation.id)
+    )
+    if lock:
+        query = query.with_for_update()
+    places = {row.id: row for row in session.execute(query)}
+    stays = stays_by_place(session, start, end, place_ids=ids, exclude_booking=exclude_booking)
+    for place_id, persons in items:
+        place = places.get(place_id)
+        if place is None:
+            raise Unavailable(f"Schlafmöglichkeit mit ID {place_id} nicht gefunden")
+        free = max(0, place.max_capacity - peak_persons(stays.get(place_id, []), start, end))
+        if free <= 0:
+            raise Unavailable(
+                f"Schlafmöglichkeit '{place.name}' ist für den gewählten Zeitraum nicht verfügbar"
+            )
+        if persons > free:
+            raise Unavailable(
+                f"Schlafmöglichkeit '{place.name}' hat nur {free} freie Plätze, "
+                f"{persons} wurden angefragt"
+            )
+
+
+def availability(
+    session: Session, start: date, end: date, exclude_booking: uuid.UUID | None = None
+) -> dict[str, object]:
+    """Every active place with its free capacity for [start, end) and the stays that use it."""
+    places = session.execute(
+        select(
+            SleepingAccommodation.id,
+            SleepingAccommodation.name,
+            SleepingAccommodation.max_capacity,
+        )
+        .where(SleepingAccommodation.is_active.is_(True))
+        .order_by(SleepingAccommodation.name)
+    ).all()
+    stays = stays_by_place(session, start, end, exclude_booking=exclude_booking, with_names=True)
+    result = []
+    for place in places:
+        place_stays = stays.get(place.id, [])
+        free = max(0, place.max_capacity - peak_persons(place_stays, start, end))
+        result.append(
+            {
+                "id": str(place.id),
+                "name": place.name,
+                "maxCapacity": place.max_capacity,
+                "isAvailable": free > 0,
+                "availableCapacity": free,
+                "conflictingBookings": [
+                    {
+                        "bookingId": str(stay.booking_id),
+                        "startDate": wire_date(stay.start),
+                        "endDate": wire_date(stay.end),
+                        "personCount": stay.persons,
+                        "userName": stay.user_name,
+                    }
+                    for stay in place_stays
+                ],
+            }
+        )
+    return {"startDate": wire_date(start), "endDate": wire_date(end), "accommodations": result}

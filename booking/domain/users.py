@@ -1,0 +1,369 @@
+"""Accounts: registration, verification, approval, login, roles and the right to book."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from booking.db.models import User
+from booking.domain.errors import AuthFailed, Forbidden, NotFound, ValidationFailed
+from booking.lib import passwords
+from booking.lib.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from booking.domain.context import Context
+
+MEMBER = "Member"
+ADMIN = "Administrator"
+ROLES = (MEMBER, ADMIN)  # index = the wire enum value
+VERIFICATION_HOURS = 24
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256
+EMAIL_RE = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
+
+INVALID_LOGIN = "Ungültige E-Mail-Adresse oder Passwort."
+NOT_VERIFIED = (
+    "Bitte bestätigen Sie zuerst Ihre E-Mail-Adresse. Überprüfen Sie Ihr E-Mail-Postfach "
+    "oder fordern Sie eine neue Bestätigungs-E-Mail an."
+)
+NOT_APPROVED = (
+    "Ihr Konto wartet noch auf die Freigabe durch einen Administrator. Sie werden per E-Mail "
+    "benachrichtigt, sobald Ihr Konto freigeschaltet wurde."
+)
+BOOKING_REVOKED = "Ihre Berechtigung zum Buchen wurde von einem Administrator entzogen."
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_password_rules(password: str, key: str = "Password") -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed.one(key, "Passwort muss mindestens 8 Zeichen lang sein")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValidationFailed.one(key, "Passwort darf höchstens 256 Zeichen lang sein")
+
+
+def _check_profile(email: str, first_name: str, last_name: str) -> None:
+    errors: dict[str, list[str]] = {}
+    if not EMAIL_RE.match(email) or len(email) > 256:
+        errors["Email"] = ["Ungültige E-Mail-Adresse"]
+    if not first_name.strip():
+        errors["FirstName"] = ["Vorname ist erforderlich"]
+    elif len(first_name) > 100:
+        errors["FirstName"] = ["Vorname darf höchstens 100 Zeichen lang sein"]
+    if not last_name.strip():
+        errors["LastName"] = ["Nachname ist erforderlich"]
+    elif len(last_name) > 100:
+        errors["LastName"] = ["Nachname darf höchstens 100 Zeichen lang sein"]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+# --- reading the actor ---------------------------------------------------------------------
+
+
+def active_user(ctx: Context, user_id: int) -> User | None:
+    """The account behind a token or session, read fresh so revocations apply at once."""
+    with ctx.db.read() as session:
+        user = session.get(User, user_id)
+        if user is None or not user.is_active or not user.email_verified:
+            return None
+        if not user.is_approved_for_booking:
+            return None
+        return user
+
+
+def can_book(user: User) -> bool:
+    return user.is_approved_for_booking and user.booking_revoked_at is None and user.is_active
+
+
+def require_can_book(user: User) -> None:
+    if not can_book(user):
+        raise Forbidden(BOOKING_REVOKED)
+
+
+def require_admin(user: User) -> None:
+    if not user.is_admin:
+        raise Forbidden("Diese Aktion ist Administratoren vorbehalten.")
+
+
+# --- registration and login ----------------------------------------------------------------
+
+
+def register(ctx: Context, email: str, password: str, first_name: str, last_name: str) -> int:
+    email = normalise_email(email)
+    _check_profile(email, first_name, last_name)
+    check_password_rules(password)
+    password_hash = passwords.hash_password(password)
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with ctx.db.write() as session:
+        if session.scalar(select(User.id).where(User.email == email)) is not None:
+            raise AuthFailed("E-Mail-Adresse ist bereits registriert.")
+        user = User(
+            email=email,
+            password_hash=password_hash,
+            first_name=first_name.strip(),
+            last_name=last_name.strip(),
+            role=MEMBER,
+            verification_token_hash=_token_hash(token),
+            verification_token_expires_at=now + timedelta(hours=VERIFICATION_HOURS),
+            registration_date=now,
+            created_at=now,
+        )
+        session.add(user)
+        session.flush()
+        user_id = user.id
+    _send_verification(ctx, email, first_name, token)
+    _notify_admins_of_registration(ctx, email, f"{first_name} {last_name}".strip())
+    return user_id
+
+
+def _send_verification(ctx: Context, email: str, first_name: str, token: str) -> None:
+    link = f"{ctx.settings.site_url}/verify-email?token={token}"
+    ctx.send_mail(
+        email,
+        "Bitte bestätigen Sie Ihre E-Mail-Adresse",
+        f"Hallo {first_name},\n\nbitte bestätigen Sie Ihre E-Mail-Adresse innerhalb von "
+        f"{VERIFICATION_HOURS} Stunden über diesen Link:\n\n{link}\n",
+    )
+
+
+def _notify_admins_of_registration(ctx: Context, email: str, name: str) -> None:
+    with ctx.db.read() as session:
+        admins = session.scalars(
+            select(User.email).where(User.role == ADMIN, User.is_active.is_(True))
+        ).all()
+    for admin in admins:
+        ctx.send_mail(
+            admin,
+            "Neue Registrierung wartet auf Freigabe",
+            f"{name} <{email}> hat sich registriert und wartet nach der Bestätigung der "
+            f"E-Mail-Adresse auf Ihre Freigabe:\n\n{ctx.settings.site_url}/admin/users\n",
+        )
+
+
+def verify_email(ctx: Context, token: str) -> None:
+    now = utcnow()
+    with ctx.db.write() as session:
+        user = session.scalar(
+            select(User).where(User.verification_token_hash == _token_hash(token))
+        )
+        expires = user.verification_token_expires_at if user else None
+        if user is None or user.email_verified or expires is None or expires <= now:
+            raise AuthFailed("Ungültiger oder abgelaufener Verifizierungstoken.")
+        user.email_verified = True
+        user.email_verified_at = now
+        user.verification_token_hash = None
+        user.verification_token_expires_at = None
+        user.changed_at = now
+
+
+def resend_verification(ctx: Context, email: str) -> None:
+    """Same outcome for unknown, verified and unverified addresses: no account enumeration."""
+    email = normalise_email(email)
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with ctx.db.write() as session:
+        user = session.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
+        if user is None or user.email_verified:
+            return
+        user.verification_token_hash = _token_hash(token)
+        user.verification_token_expires_at = now + timedelta(hours=VERIFICATION_HOURS)
+        user.changed_at = now
+        first_name = user.first_name
+    _send_verification(ctx, email, first_name, token)
+
+
+def authenticate(ctx: Context, email: str, password: str) -> User:
+    """Check the credentials and the account state, in the predecessor's order."""
+    email = normalise_email(email)
+    with ctx.db.read() as session:
+        user = session.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
+    if not passwords.verify_password(user.password_hash if user else None, password) or not user:
+        raise AuthFailed(INVALID_LOGIN)
+    if not user.email_verified:
+        raise AuthFailed(NOT_VERIFIED)
+    if not user.is_approved_for_booking:
+        raise AuthFailed(NOT_APPROVED)
+    rehash = passwords.needs_rehash(user.password_hash)
+    new_hash = passwords.hash_password(password) if rehash else None
+    with ctx.db.write() as session:
+        row = session.get(User, user.id)
+        assert row is not None
+        row.last_login_at = utcnow()
+        if new_hash:
+            row.password_hash = new_hash
+    return user
+
+
+def change_password(ctx: Context, actor: User, current: str, new: str) -> None:
+    check_password_rules(new, "NewPassword")
+    with ctx.db.read() as session:
+        stored = session.scalar(select(User.password_hash).where(User.id == actor.id))
+    if not passwords.verify_password(stored, current):
+        raise AuthFailed("Das aktuelle Passwort ist falsch.")
+    new_hash = passwords.hash_password(new)
+    with ctx.db.write() as session:
+        row = session.get(User, actor.id)
+        assert row is not None
+        row.password_hash = new_hash
+        row.changed_at = utcnow()
+
+
+# --- administration ------------------------------------------------------------------------
+
+
+def pending_users(ctx: Context) -> list[User]:
+    with ctx.db.read() as session:
+        return list(
+            session.scalars(
+                select(User)
+                .where(
+                    User.is_active.is_(True),
+                    User.email_verified.is_(True),
+                    User.is_approved_for_booking.is_(False),
+                )
+                .order_by(User.registration_date, User.id)
+            )
+        )
+
+
+def all_users(ctx: Context) -> list[User]:
+    with ctx.db.read() as session:
+        return list(session.scalars(select(User).order_by(func.lower(User.last_name), User.id)))
+
+
+def _pending_target(session: Session, user_id: int) -> User | None:
+    user = session.get(User, user_id, with_for_update=True)
+    if user is None or not user.is_active or not user.email_verified:
+        return None
+    return None if user.is_approved_for_booking else user
+
+
+def approve(ctx: Context, admin: User, user_id: int) -> str:
+    require_admin(admin)
+    now = utcnow()
+    with ctx.db.write() as session:
+        user = _pending_target(session, user_id)
+        if user is None:
+            raise AuthFailed("Benutzer nicht gefunden oder bereits freigegeben.")
+        user.is_approved_for_booking = True
+        user.approved_for_booking_at = now
+        user.approved_by_id = admin.id
+        user.changed_at = now
+        name, email = user.full_name, user.email
+    ctx.send_mail(
+        email,
+        "Ihr Konto wurde freigeschaltet",
+        f"Hallo {name},\n\nIhr Konto wurde freigeschaltet. Sie können sich jetzt anmelden "
+        f"und buchen:\n\n{ctx.settings.site_url}/\n",
+    )
+    return f"Benutzer {name} wurde erfolgreich für Buchungen freigeschaltet."
+
+
+def reject(ctx: Context, admin: User, user_id: int, reason: str | None) -> str:
+    require_admin(admin)
+    now = utcnow()
+    with ctx.db.write() as session:
+        user = _pending_target(session, user_id)
+        if user is None:
+            raise AuthFailed("Benutzer nicht gefunden oder bereits verarbeitet.")
+        user.is_active = False
+        user.changed_at = now
+        name, email = user.full_name, user.email
+    text = f"Hallo {name},\n\nIhre Registrierung wurde leider abgelehnt.\n"
+    if reason and reason.strip():
+        text += f"\nBegründung: {reason.strip()}\n"
+    ctx.send_mail(email, "Ihre Registrierung wurde abgelehnt", text)
+    return f"Benutzer {name} wurde abgelehnt."
+
+
+def _managed_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id, with_for_update=True)
+    if user is None or not user.is_active:
+        raise NotFound("Benutzer nicht gefunden.")
+    return user
+
+
+def _other_active_admins(session: Session, user_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count(User.id)).where(
+                User.role == ADMIN, User.is_active.is_(True), User.id != user_id
+            )
+        )
+        or 0
+    )
+
+
+def set_booking_right(ctx: Context, admin: User, user_id: int, allowed: bool) -> User:
+    """Revoke or restore a member's right to book; takes effect on their next request."""
+    require_admin(admin)
+    with ctx.db.write() as session:
+        user = _managed_user(session, user_id)
+        if not user.is_approved_for_booking:
+            raise AuthFailed("Der Benutzer ist noch nicht freigegeben.")
+        if not allowed and user.id == admin.id:
+            raise AuthFailed("Sie können sich die Buchungsberechtigung nicht selbst entziehen.")
+        user.booking_revoked_at = None if allowed else (user.booking_revoked_at or utcnow())
+        user.changed_at = utcnow()
+    return user
+
+
+def set_role(ctx: Context, admin: User, user_id: int, role: str) -> User:
+    require_admin(admin)
+    if role not in ROLES:
+        raise ValidationFailed.one("Role", "Unbekannte Rolle.")
+    with ctx.db.write() as session:
+        user = _managed_user(session, user_id)
+        if role == MEMBER and user.role == ADMIN and _other_active_admins(session, user.id) == 0:
+            raise AuthFailed("Der letzte Administrator kann nicht herabgestuft werden.")
+        user.role = role
+        user.changed_at = utcnow()
+    return user
+
+
+def create_admin(ctx: Context, email: str, first_name: str, last_name: str, password: str) -> int:
+    """The first administrator (CLI): verified and approved from the start."""
+    email = normalise_email(email)
+    _check_profile(email, first_name, last_name)
+    check_password_rules(password)
+    now = utcnow()
+    password_hash = passwords.hash_password(password)
+    with ctx.db.write() as session:
+        if session.scalar(select(User.id).where(User.email == email)) is not None:
+            raise AuthFailed("E-Mail-Adresse ist bereits registriert.")
+        user = _new_trusted_user(email, password_hash, first_name, last_name, ADMIN, now)
+        session.add(user)
+        session.flush()
+        return user.id
+
+
+def _new_trusted_user(
+    email: str, password_hash: str, first_name: str, last_name: str, role: str, now: datetime
+) -> User:
+    return User(
+        email=email,
+        password_hash=password_hash,
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        role=role,
+        email_verified=True,
+        email_verified_at=now,
+        registration_date=now,
+        is_approved_for_booking=True,
+        approved_for_booking_at=now,
+        created_at=now,
+    )
