@@ -56,7 +56,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from booking.app import create_app
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
     uvicorn.run(
         create_app(settings),
         host=args.host,
@@ -159,9 +161,7 @@ def parser() -> argparse.ArgumentParser:
     admin.add_argument("--password-file", help="read the password from this file, else prompt")
     admin.set_defaults(func=cmd_create_admin)
     demo = sub.add_parser("demo", help="seed demo accounts, places and a year of bookings")
-    demo.add_argument(
-        "--if-empty", action="store_true", help="do nothing (exit 0) if data exists"
-    )
+    demo.add_argument("--if-empty", action="store_true", help="do nothing (exit 0) if data exists")
     demo.set_defaults(func=cmd_demo)
     sub.add_parser("config", help="print the effective settings, secrets masked").set_defaults(
         func=cmd_config

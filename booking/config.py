@@ -189,3 +189,16 @@ def _describe(exc: ValidationError) -> str:
         name = PREFIX + field.upper() if field else "settings"
         lines.append(f"{name}: {error['msg']}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated from the Settings fields."""
+    rows = ["| Variable | Default | Description |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, SecretStr):
+            default = default.get_secret_value()
+        shown = f"`{default}`" if default not in ("", None) else "(empty)"
+        file_note = f" Also `{PREFIX}{name.upper()}_FILE`." if name in SECRET_FIELDS else ""
+        rows.append(f"| `{PREFIX}{name.upper()}` | {shown} | {field.description}{file_note} |")
+    return "\n".join(rows)

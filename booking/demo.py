@@ -7,6 +7,7 @@ import json
 import random
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -18,6 +19,7 @@ from booking.domain.availability import (
     PENDING,
     REJECTED,
 )
+from booking.domain.bookings import snapshot
 from booking.domain.context import Context
 from booking.domain.users import ADMIN, MEMBER, _new_trusted_user
 from booking.lib import passwords
@@ -129,17 +131,8 @@ def _status_for(rng: random.Random, day: int) -> int:
 
 
 def _history(session, booking: Booking, owner: User, admin: User, status: int) -> None:  # type: ignore[no-untyped-def]
-    created = {
-        "startDate": booking.start_date.isoformat(),
-        "endDate": booking.end_date.isoformat(),
-        "notes": booking.notes,
-        "status": PENDING,
-        "bookingItems": [
-            {"sleepingAccommodationId": str(i.sleeping_accommodation_id), "personCount": i.person_count}
-            for i in booking.items
-        ],
-    }
-    entries = [(owner, "Created", created)]
+    created = snapshot(booking) | {"status": PENDING}
+    entries: list[tuple[User, str, dict[str, Any]]] = [(owner, "Created", created)]
     names = {ACCEPTED: "Accepted", REJECTED: "Rejected", CANCELLED: "Cancelled"}
     if status in names:
         actor = owner if status == CANCELLED else admin

@@ -38,8 +38,7 @@ def list_bookings(
     statuses = {name: number for number, name in STATUS_NAMES.items()}
     time_value = _enum(time_range, TIME_RANGE_NAMES, "timeRange", bookings.FUTURE)
     status_value = _enum(status, statuses, "status", None)
-    assert time_value is not None
-    return JSONResponse(bookings.list_bookings(ctx, user, time_value, status_value))
+    return JSONResponse(bookings.list_bookings(ctx, user, time_value or 0, status_value))
 
 
 @router.get("/availability")

@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -83,8 +83,10 @@ def stays_by_place(
         query = query.where(Booking.id != exclude_booking)
     grouped: dict[uuid.UUID, list[Stay]] = defaultdict(list)
     for row in session.execute(query):
-        name = f"{row[5]} {row[6]}".strip() if with_names else ""
-        grouped[row[0]].append(Stay(row[1], row[2], row[3], row[4], name))
+        values: tuple[Any, ...] = tuple(row)
+        place_id, booking_id, first_night, departure, persons = values[:5]
+        name = f"{values[5]} {values[6]}".strip() if with_names else ""
+        grouped[place_id].append(Stay(booking_id, first_night, departure, persons, name))
     return grouped
 
 

@@ -174,7 +174,7 @@ def _record(session: Session, booking_id: uuid.UUID, actor: User, kind: str, det
     )
 
 
-def _snapshot(booking: Booking) -> dict[str, Any]:
+def snapshot(booking: Booking) -> dict[str, Any]:
     return {
         "startDate": booking.start_date.isoformat(),
         "endDate": booking.end_date.isoformat(),
@@ -423,7 +423,7 @@ def create_booking(ctx: Context, actor: User, data: BookingIn) -> dict[str, Any]
         _set_items(booking, data)
         session.add(booking)
         session.flush()
-        _record(session, booking.id, actor, "Created", _snapshot(booking))
+        _record(session, booking.id, actor, "Created", snapshot(booking))
         booking_id = booking.id
     return get_booking(ctx, actor, booking_id)
 
@@ -443,7 +443,7 @@ def update_booking(
         if status == COMPLETED:
             raise BusinessRuleViolation("Cannot update a completed booking")
         field_errors(data, today, keep_start=booking.start_date)
-        before = _snapshot(booking)
+        before = snapshot(booking)
         new_claims = sorted((str(i), n) for i, n in _claims(data))
         old_claims = sorted(
             (i["sleepingAccommodationId"], i["personCount"]) for i in before["bookingItems"]
@@ -460,7 +460,7 @@ def update_booking(
             _set_items(booking, data)
             if booking.status in (ACCEPTED, CONFIRMED) and not actor.is_admin:
                 booking.status = PENDING
-        after = _snapshot(booking)
+        after = snapshot(booking)
         changes = _diff(before, after)
         if changes:
             booking.changed_at = utcnow()

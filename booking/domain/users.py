@@ -201,7 +201,8 @@ def authenticate(ctx: Context, email: str, password: str) -> User:
     new_hash = passwords.hash_password(password) if rehash else None
     with ctx.db.write() as session:
         row = session.get(User, user.id)
-        assert row is not None
+        if row is None:  # deleted between the two transactions
+            raise AuthFailed(INVALID_LOGIN)
         row.last_login_at = utcnow()
         if new_hash:
             row.password_hash = new_hash
@@ -217,7 +218,8 @@ def change_password(ctx: Context, actor: User, current: str, new: str) -> None:
     new_hash = passwords.hash_password(new)
     with ctx.db.write() as session:
         row = session.get(User, actor.id)
-        assert row is not None
+        if row is None:
+            raise NotFound("Benutzer nicht gefunden.")
         row.password_hash = new_hash
         row.changed_at = utcnow()
 
