@@ -52,6 +52,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if revision != schema.HEAD:
         print(f"booking: {schema.outdated_message(revision)}", file=sys.stderr)
         return 1
+    from booking.lib.memory import tune_malloc
+
+    tune_malloc()
     import uvicorn
 
     from booking.app import create_app

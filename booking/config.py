@@ -43,6 +43,10 @@ class Settings(BaseModel):
         "development", description="`production` enforces safe settings (strong secret key, ...)."
     )
     data_dir: Path = Field(Path("./data"), description="Directory for the SQLite file and state.")
+    backup_dir: Path | None = Field(
+        None,
+        description="Where `booking backup` writes archives. Default: `backups` in the data directory.",
+    )
     database_url: str = Field(
         "",
         description="SQLAlchemy URL: `sqlite:///path.db` or `postgresql://user@host/db`. "
@@ -118,6 +122,10 @@ class Settings(BaseModel):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'booking.sqlite3').as_posix()}"
+
+    @property
+    def effective_backup_dir(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
 
     def secret_bytes(self) -> bytes:
         return self.secret_key.get_secret_value().encode()

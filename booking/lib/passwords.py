@@ -14,7 +14,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _slots = threading.BoundedSemaphore(2)
 # Verified against when an account does not exist, so both answers take the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+# Made once with the same parameters; hashing it at import would cost 19 MiB of heap.
+_DUMMY_HASH = (
+    "$argon2id$v=19$m=19456,t=2,p=1$qpwZmWimzAyNcTF7mhgu1A$"
+    "wjlj60diHhJRgZCY4nk1yh5pFZD8EilXHtBLkGhtZR4"
+)
 
 
 def hash_password(password: str) -> str:
