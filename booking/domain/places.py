@@ -29,7 +29,8 @@ class PlaceIn(BaseModel):
     name: str
     type: int = ROOM
     max_capacity: int
-    is_active: bool = True
+    # Missing on PUT keeps the current state (the predecessor deactivated the place instead).
+    is_active: bool | None = None
 
 
 def validate_place(data: PlaceIn) -> str:
@@ -112,7 +113,8 @@ def update_place(
         place = session.get(SleepingAccommodation, place_id, with_for_update=True)
         if place is None:
             raise NotFound("Schlafmöglichkeit nicht gefunden.")
-        new = (name, data.type, data.max_capacity, data.is_active)
+        active = place.is_active if data.is_active is None else data.is_active
+        new = (name, data.type, data.max_capacity, active)
         if new != (place.name, place.type, place.max_capacity, place.is_active):
             place.name, place.type, place.max_capacity, place.is_active = new
             place.changed_at = utcnow()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -47,7 +49,19 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    path = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line and not line.startswith("#"))
+
+
 def check_password_rules(password: str, key: str = "Password") -> None:
+    if password.lower() in _common_passwords():
+        raise ValidationFailed.one(
+            key,
+            "Dieses Passwort ist zu verbreitet und leicht zu erraten. Bitte wählen Sie ein anderes.",
+        )
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed.one(key, "Passwort muss mindestens 8 Zeichen lang sein")
     if len(password) > MAX_PASSWORD_LENGTH:

@@ -75,6 +75,9 @@ def _check_claims(claims: dict[str, Any], now: float) -> None:
     exp = claims.get("exp")
     if not isinstance(exp, int | float) or isinstance(exp, bool) or exp <= now:
         raise InvalidToken("expired")
+    not_before = claims.get("nbf")
+    if not_before is not None and (not isinstance(not_before, int | float) or not_before > now):
+        raise InvalidToken("not yet valid")
     if claims.get("iss") != ISSUER:
         raise InvalidToken("wrong issuer")
     audience = claims.get("aud")
