@@ -33,6 +33,7 @@ TABLES = [
     "bookings",
     "email_settings",
     "sleeping_accommodations",
+    "web_sessions",
     "users",
 ]
 

@@ -59,6 +59,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     changed_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    language: Mapped[str | None] = mapped_column(String(5))  # "de" | "en"; None: browser's choice
+    reset_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    reset_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (CheckConstraint("role IN ('Member', 'Administrator')", name="role"),)
 
@@ -166,3 +169,17 @@ class EmailSettings(Base):
     updated_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class WebSession(Base):
+    """A browser login. The cookie holds a random token; only its SHA-256 is stored, so a leaked
+    database cannot be replayed as cookies. Rows live in the database so that several app
+    processes share them (DECISIONS 17)."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
