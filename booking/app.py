@@ -10,7 +10,16 @@ from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from booking import __version__
-from booking.api import admin_users, auth, bookings, email_settings, errors, health, places
+from booking.api import (
+    admin_users,
+    auth,
+    bookings,
+    calendar,
+    email_settings,
+    errors,
+    health,
+    places,
+)
 from booking.config import Settings
 from booking.db import Database
 from booking.domain.context import Context
@@ -114,7 +123,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (health, auth, admin_users, places, bookings, email_settings):
+    for module in (health, auth, admin_users, places, bookings, calendar, email_settings):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

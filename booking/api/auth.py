@@ -40,6 +40,17 @@ class EmailIn(_In):
     email: str = _TEXT
 
 
+class ResetIn(_In):
+    token: str = _TEXT
+    new_password: str = _TEXT
+
+
+class ProfileIn(_In):
+    first_name: str = _TEXT
+    last_name: str = _TEXT
+    language: str | None = Field(None, max_length=5)
+
+
 class PasswordChangeIn(_In):
     current_password: str = _TEXT
     new_password: str = _TEXT
@@ -113,3 +124,26 @@ def change_password(body: PasswordChangeIn, user: UserDep, ctx: CtxDep) -> dict[
     _required(CurrentPassword=body.current_password, NewPassword=body.new_password)
     users.change_password(ctx, user, body.current_password, body.new_password)
     return {"message": "Ihr Passwort wurde geändert."}
+
+
+@router.post("/forgot-password")
+def forgot_password(body: EmailIn, ctx: CtxDep) -> dict[str, str]:
+    _required(Email=body.email)
+    users.request_password_reset(ctx, body.email)
+    return {
+        "message": "Wenn ein Konto mit dieser E-Mail-Adresse existiert, haben wir einen Link "
+        "zum Zurücksetzen des Passworts gesendet."
+    }
+
+
+@router.post("/reset-password")
+def reset_password(body: ResetIn, ctx: CtxDep) -> dict[str, str]:
+    _required(Token=body.token, NewPassword=body.new_password)
+    users.reset_password(ctx, body.token.strip(), body.new_password)
+    return {"message": "Ihr Passwort wurde geändert. Sie können sich jetzt anmelden."}
+
+
+@router.put("/profile")
+def update_profile(body: ProfileIn, user: UserDep, ctx: CtxDep) -> dict[str, Any]:
+    updated = users.update_profile(ctx, user, body.first_name, body.last_name, body.language)
+    return {**user_out(updated), "language": updated.language}

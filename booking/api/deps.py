@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from booking.api.errors import Unauthenticated
 from booking.db.models import User
-from booking.domain import users
+from booking.domain import sessions, users
 from booking.domain.context import Context
 from booking.lib import jwt
 
@@ -32,10 +32,22 @@ def issue_token(ctx: Context, user: User) -> str:
     return jwt.encode(claims, token_key(ctx))
 
 
+SESSION_COOKIE = "booking_session"
+
+
 def current_user(request: Request, ctx: CtxDep) -> User:
-    """The bearer token's user, checked against the account's current state on every call."""
+    """The bearer token's user, checked against the account's current state on every call.
+
+    Pages' scripts may read (GET) with the browser's session cookie; changes through the API
+    need a bearer token, so a cross-site form can never drive the API with a cookie."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    if not header and request.method in ("GET", "HEAD"):
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+        user = sessions.session_user(ctx, cookie) if cookie else None
+        if user is None:
+            raise Unauthenticated()
+        return user
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated()
     try:

@@ -238,6 +238,68 @@ def change_password(ctx: Context, actor: User, current: str, new: str) -> None:
         row.changed_at = utcnow()
 
 
+RESET_MINUTES = 60
+LANGUAGES = ("de", "en")
+
+
+def request_password_reset(ctx: Context, email: str) -> None:
+    """Mail a single-use link valid for an hour; the same outcome whether or not the address
+    exists, so the answer reveals nothing (DECISIONS 7)."""
+    email = normalise_email(email)
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with ctx.db.write() as session:
+        user = session.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
+        if user is None:
+            return
+        user.reset_token_hash = _token_hash(token)
+        user.reset_token_expires_at = now + timedelta(minutes=RESET_MINUTES)
+        first_name = user.first_name
+    link = f"{ctx.settings.site_url}/reset-password?token={token}"
+    ctx.send_mail(
+        email,
+        "Passwort zurücksetzen",
+        f"Hallo {first_name},\n\nüber diesen Link können Sie innerhalb von {RESET_MINUTES} Minuten "
+        f"ein neues Passwort festlegen:\n\n{link}\n\nWenn Sie das nicht angefordert haben, "
+        "können Sie diese E-Mail ignorieren.\n",
+    )
+
+
+def reset_password(ctx: Context, token: str, new_password: str) -> None:
+    check_password_rules(new_password, "NewPassword")
+    new_hash = passwords.hash_password(new_password)
+    now = utcnow()
+    with ctx.db.write() as session:
+        user = session.scalar(select(User).where(User.reset_token_hash == _token_hash(token)))
+        expires = user.reset_token_expires_at if user else None
+        if user is None or not user.is_active or expires is None or expires <= now:
+            raise AuthFailed("Ungültiger oder abgelaufener Link zum Zurücksetzen des Passworts.")
+        user.password_hash = new_hash
+        user.reset_token_hash = None
+        user.reset_token_expires_at = None
+        user.changed_at = now
+        user_id = user.id
+    from booking.domain.sessions import end_all_sessions
+
+    end_all_sessions(ctx, user_id)
+
+
+def update_profile(
+    ctx: Context, actor: User, first_name: str, last_name: str, language: str | None
+) -> User:
+    _check_profile(actor.email, first_name, last_name)
+    if language is not None and language not in LANGUAGES:
+        raise ValidationFailed.one("Language", "Unbekannte Sprache.")
+    with ctx.db.write() as session:
+        user = session.get(User, actor.id)
+        if user is None:
+            raise NotFound("Benutzer nicht gefunden.")
+        user.first_name, user.last_name = first_name.strip(), last_name.strip()
+        user.language = language
+        user.changed_at = utcnow()
+    return user
+
+
 # --- administration ------------------------------------------------------------------------
 
 

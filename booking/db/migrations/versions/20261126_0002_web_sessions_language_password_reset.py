@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "20261126_0002"
 down_revision = "20261126_0001"
 branch_labels = None

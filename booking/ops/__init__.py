@@ -1,0 +1,1 @@
+"""Operations commands (backups); imported only by the CLI commands that need them."""
