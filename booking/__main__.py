@@ -142,6 +142,129 @@ def _mask_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+# --- backups (booking/ops/backup.py) -------------------------------------------------------
+
+
+def _backup_failed(exc: Exception) -> int:
+    print(f"booking: {exc}", file=sys.stderr)
+    return int(getattr(exc, "exit_code", 1))
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from booking.ops import backup as ops
+
+    settings = _settings()
+    try:
+        result = ops.backup(
+            settings.effective_database_url,
+            settings.effective_backup_dir,
+            min_free_percent=args.min_free_percent,
+            keep=None if args.no_rotate else (ops.KEEP_DAILY, ops.KEEP_WEEKLY, ops.KEEP_MONTHLY),
+        )
+    except ops.BackupError as exc:
+        return _backup_failed(exc)
+    rows = sum(stat.rows for stat in result.manifest.tables.values())
+    print(
+        f"Sicherung geschrieben: {result.archive} ({result.size} Bytes, "
+        f"{len(result.manifest.tables)} Tabellen, {rows} Zeilen, sha256 {result.sha256})."
+    )
+    if result.deleted:
+        print(f"Rotation: {len(result.deleted)} alte Datei(en) gelöscht.")
+    return 0
+
+
+def cmd_backups(args: argparse.Namespace) -> int:
+    from booking.ops import backup as ops
+
+    print(ops.describe(_settings().effective_backup_dir))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from booking.ops import backup as ops
+
+    settings = _settings()
+    url, backup_dir = settings.effective_database_url, settings.effective_backup_dir
+    try:
+        archive = ops.resolve_archive(backup_dir, args.archive)
+        if not args.yes:
+            question = f"Datenbank {ops.mask_url(url)} mit {archive.path.name} überschreiben?"
+            if not sys.stdin.isatty() or input(f"{question} [j/N] ").strip().lower() != "j":
+                print("booking: Abgebrochen (ohne Rückfrage: --yes).", file=sys.stderr)
+                return 1
+        result = ops.restore(url, archive, backup_dir)
+    except ops.BackupError as exc:
+        return _backup_failed(exc)
+    if result.comparison is None:
+        print(f"Wiederhergestellt aus {archive.path.name} (kein Manifest zum Vergleich).")
+        return 0
+    print(result.comparison.report())
+    if not result.comparison.ok:
+        print(
+            "booking: Wiederhergestellt, aber der Inhalt weicht vom Manifest ab: "
+            + "; ".join(result.comparison.differences),
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"Wiederhergestellt aus {archive.path.name}; alle Tabellen stimmen mit der Sicherung überein."
+    )
+    return 0
+
+
+def cmd_restore_drill(args: argparse.Namespace) -> int:
+    from booking.ops import backup as ops
+
+    settings = _settings()
+    url, backup_dir = settings.effective_database_url, settings.effective_backup_dir
+    try:
+        archive = ops.resolve_archive(backup_dir, args.archive)
+        result = ops.drill(url, archive, backup_dir, against_live=args.live)
+    except ops.BackupError as exc:
+        return _backup_failed(exc)
+    print(
+        f"Wiederherstellungsprobe: {archive.path.name} (Stand {result.manifest.created:%Y-%m-%d %H:%M:%S} UTC)"
+    )
+    print(result.comparison.report("Manifest", "Probe-Datenbank"))
+    if result.live is not None:
+        print(result.live.report("Manifest", "Live-Datenbank"))
+    if not result.ok:
+        problems = result.comparison.differences + [
+            f"live: {d}" for d in (result.live.differences if result.live else [])
+        ]
+        print(f"booking: Probe fehlgeschlagen: {'; '.join(problems)}", file=sys.stderr)
+        return 1
+    print("Probe bestanden: Zeilenzahlen und Prüfsummen aller Tabellen stimmen überein.")
+    return 0
+
+
+def _add_backup_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    backup = sub.add_parser("backup", help="write a checksummed backup archive and rotate old ones")
+    backup.add_argument(
+        "--min-free-percent",
+        type=float,
+        default=10.0,
+        help="refuse (exit 3) if less than this share of the disk would stay free (default 10)",
+    )
+    backup.add_argument("--no-rotate", action="store_true", help="keep all old archives")
+    backup.set_defaults(func=cmd_backup)
+    sub.add_parser("backups", help="list backup archives and the last good backup").set_defaults(
+        func=cmd_backups
+    )
+    restore = sub.add_parser("restore", help="replace the database with a verified archive")
+    restore.add_argument("archive", help="archive path or name in the backup directory")
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore.set_defaults(func=cmd_restore)
+    drill = sub.add_parser(
+        "restore-drill", help="restore an archive into a scratch database and compare checksums"
+    )
+    drill.add_argument("archive", nargs="?", help="archive (default: the newest)")
+    drill.add_argument(
+        "--live", action="store_true", help="also compare with the live database (no writes since)"
+    )
+    drill.set_defaults(func=cmd_restore_drill)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="booking", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -169,6 +292,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("config", help="print the effective settings, secrets masked").set_defaults(
         func=cmd_config
     )
+    _add_backup_commands(sub)
     return root
 
 

@@ -6,10 +6,9 @@ import json
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from booking import __version__
+from booking import __version__, web
 from booking.api import (
     admin_users,
     auth,
@@ -30,6 +29,7 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
+CSP_HEADER = (b"content-security-policy", web.CSP.encode())
 
 
 class ApiPaths:
@@ -57,7 +57,7 @@ class ApiPaths:
                 await _too_large(send)
                 return
             receive = _replay(messages, receive)
-        await self.app(scope, receive, _with_headers(send))
+        await self.app(scope, receive, _with_headers(send, scope["path"]))
 
 
 async def _read_within_limit(receive: Receive) -> list[Message] | None:
@@ -81,10 +81,13 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replay
 
 
-def _with_headers(send: Send) -> Send:
+def _with_headers(send: Send, path: str) -> Send:
+    # The API docs page loads Swagger UI with an inline script; everything else gets the CSP.
+    extra = SECURITY_HEADERS if path == "/api/docs" else [*SECURITY_HEADERS, CSP_HEADER]
+
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            message["headers"] = list(message.get("headers", [])) + extra
         await send(message)
 
     return sending
@@ -122,14 +125,10 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
-    errors.install(app)
+    errors.install(app, html=web.error_page)
     for module in (health, auth, admin_users, places, bookings, calendar, email_settings):
         app.include_router(module.router)
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/api/docs")
-
+    web.install(app)
     app.add_middleware(ApiPaths)
     return app
 

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from booking.domain.errors import (
@@ -132,7 +133,15 @@ def validation_errors(exc: RequestValidationError) -> dict[str, list[str]]:
     return errors
 
 
-def install(app: FastAPI) -> None:
+HtmlErrors = Callable[[Request, int, str | None], Response]
+
+
+def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
+    """JSON for ``/api/...``; pages get ``html`` (an error page) when it is given."""
+
+    def for_pages(request: Request) -> bool:
+        return html is not None and not request.url.path.startswith("/api/")
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = validation_errors(exc)
@@ -140,23 +149,33 @@ def install(app: FastAPI) -> None:
         return problem(400, first, title=VALIDATION_TITLE, errors=errors)
 
     @app.exception_handler(ValidationFailed)
-    async def _rule(_request: Request, exc: ValidationFailed) -> JSONResponse:
+    async def _rule(request: Request, exc: ValidationFailed) -> Response:
+        if for_pages(request):
+            return html(request, 400, exc.message)  # type: ignore[misc]
         return problem(400, exc.message, title=exc.title, errors=exc.errors)
 
     @app.exception_handler(BusinessRuleViolation)
-    async def _conflict(_request: Request, exc: BusinessRuleViolation) -> JSONResponse:
+    async def _conflict(request: Request, exc: BusinessRuleViolation) -> Response:
+        if for_pages(request):
+            return html(request, 409, exc.message)  # type: ignore[misc]
         return problem(409, exc.message, errors={"Business": [exc.message]})
 
     @app.exception_handler(NotFound)
-    async def _missing(_request: Request, exc: NotFound) -> JSONResponse:
+    async def _missing(request: Request, exc: NotFound) -> Response:
+        if for_pages(request):
+            return html(request, 404, exc.message)  # type: ignore[misc]
         return problem(404, exc.message)
 
     @app.exception_handler(Forbidden)
-    async def _forbidden(_request: Request, exc: Forbidden) -> JSONResponse:
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        if for_pages(request):
+            return html(request, 403, exc.message)  # type: ignore[misc]
         return problem(403, exc.message)
 
     @app.exception_handler(AuthFailed)
-    async def _auth(_request: Request, exc: AuthFailed) -> JSONResponse:
+    async def _auth(request: Request, exc: AuthFailed) -> Response:
+        if for_pages(request):
+            return html(request, 400, exc.message)  # type: ignore[misc]
         return message(400, exc.message)
 
     @app.exception_handler(Unauthenticated)
@@ -165,11 +184,15 @@ def install(app: FastAPI) -> None:
         return problem(401, "Bitte melden Sie sich an.", headers={"WWW-Authenticate": challenge})
 
     @app.exception_handler(HTTPException)
-    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        if for_pages(request):
+            return html(request, exc.status_code, None)  # type: ignore[misc]
         texts = {404: "Nicht gefunden.", 405: "Methode nicht erlaubt."}
         return problem(exc.status_code, texts.get(exc.status_code, str(exc.detail)))
 
     @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+    async def _crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if for_pages(request):
+            return html(request, 500, None)  # type: ignore[misc]
         return problem(500, "Interner Serverfehler. Bitte versuchen Sie es später erneut.")

@@ -1,0 +1,65 @@
+"""The HTML surface: server-rendered pages over the same domain functions as the API."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, Response
+
+from booking.web import account, admin, bookings, core, public
+
+log = logging.getLogger("booking.web")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    "object-src 'none'"
+)
+ERROR_TITLES = {
+    400: "Ungültige Anfrage",
+    403: "Keine Berechtigung",
+    404: "Seite nicht gefunden",
+    405: "Nicht erlaubt",
+    413: "Anfrage zu groß",
+    500: "Interner Fehler",
+}
+
+
+def error_page(request: Request, status: int, message: str | None = None) -> Response:
+    try:
+        if not hasattr(request.state, "user"):
+            core.page_user(request, request.app.state.ctx)
+    except Exception:  # the error page must render even when the database is down
+        request.state.user = None
+    return core.render(
+        request,
+        "errors/error.html",
+        status=status,
+        code=status,
+        title=ERROR_TITLES.get(status, "Fehler"),
+        message=message,
+    )
+
+
+def serve_static(name: str) -> Response:
+    path = core.STATIC_FILES.get(name)
+    if path is not None:  # a hashed name never changes its content
+        return FileResponse(path, headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    plain = core.STATIC_NAMES.get(name)
+    if plain is not None:
+        return FileResponse(core.STATIC_FILES[plain], headers={"Cache-Control": "no-cache"})
+    return Response("Not found", status_code=404, media_type="text/plain")
+
+
+def install(app: FastAPI) -> None:
+    for module in (public, account, bookings, admin):
+        app.include_router(module.router)
+    app.add_api_route("/static/{name:path}", serve_static, include_in_schema=False)
+
+    @app.exception_handler(core.PageError)
+    async def _page_error(request: Request, exc: core.PageError) -> Response:
+        return error_page(request, exc.status, exc.message)
+
+    @app.exception_handler(core.LoginRequired)
+    async def _login(request: Request, exc: core.LoginRequired) -> Response:
+        return core.redirect(core.login_url(request))

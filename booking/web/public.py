@@ -1,0 +1,71 @@
+"""Landing page, login and logout."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from booking.api.deps import SESSION_COOKIE, CtxDep
+from booking.domain import sessions, users
+from booking.domain.errors import AuthFailed
+from booking.web.core import (
+    CSRF_COOKIE,
+    FormData,
+    MaybeUser,
+    check_csrf,
+    page_router,
+    redirect,
+    render,
+    safe_next,
+    set_cookie,
+)
+
+router = page_router()
+
+
+@router.get("/")
+def landing(request: Request, user: MaybeUser) -> Response:
+    if user is not None:
+        return redirect("/bookings")
+    return render(request, "auth/login.html", errors={}, email="", next="/bookings")
+
+
+@router.get("/login")
+def login_form(request: Request, user: MaybeUser, next: str = "/bookings") -> Response:  # noqa: A002
+    if user is not None:
+        return redirect(safe_next(next))
+    return render(request, "auth/login.html", errors={}, email="", next=safe_next(next))
+
+
+@router.post("/login")
+def login(request: Request, form: FormData, ctx: CtxDep) -> Response:
+    check_csrf(request, form)
+    email, target = form.get("email", "").strip(), safe_next(form.get("next"))
+    errors: dict[str, str] = {}
+    if not email:
+        errors["email"] = "E-Mail-Adresse ist erforderlich"
+    if not form.get("password"):
+        errors["password"] = "Passwort ist erforderlich"  # noqa: S105 - a message, not a secret
+    if not errors:
+        try:
+            user = users.authenticate(ctx, email, form["password"])
+        except AuthFailed as exc:
+            errors["_form"] = exc.message
+        else:
+            response = redirect(target)
+            token = sessions.start_session(ctx, user.id)
+            set_cookie(response, ctx, SESSION_COOKIE, token, sessions.IDLE_DAYS * 86400)
+            response.delete_cookie(CSRF_COOKIE, path="/")
+            return response
+    return render(request, "auth/login.html", 400, errors=errors, email=email, next=target)
+
+
+@router.post("/logout")
+def logout(request: Request, form: FormData, ctx: CtxDep) -> Response:
+    check_csrf(request, form)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if token:
+        sessions.end_session(ctx, token)
+    response = redirect("/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
