@@ -394,7 +394,10 @@ def validate_request(ctx: Context, actor: User, data: BookingIn) -> dict[str, An
 # --- changes -------------------------------------------------------------------------------
 
 
-def _set_items(booking: Booking, data: BookingIn) -> None:
+def _set_items(session: Session, booking: Booking, data: BookingIn) -> None:
+    if booking.items:  # delete first: the new rows may reuse a (booking, place) pair
+        booking.items.clear()
+        session.flush()
     booking.items = [
         BookingItem(
             sleeping_accommodation_id=item.sleeping_accommodation_id,
@@ -420,7 +423,7 @@ def create_booking(ctx: Context, actor: User, data: BookingIn) -> dict[str, Any]
             notes=notes,
             created_at=utcnow(),
         )
-        _set_items(booking, data)
+        _set_items(session, booking, data)
         session.add(booking)
         session.flush()
         _record(session, booking.id, actor, "Created", snapshot(booking))
@@ -457,7 +460,7 @@ def update_booking(
         booking.start_date, booking.end_date = data.start_date, data.end_date
         booking.notes = (data.notes or "").strip() or None
         if claims_changed:
-            _set_items(booking, data)
+            _set_items(session, booking, data)
             if booking.status in (ACCEPTED, CONFIRMED) and not actor.is_admin:
                 booking.status = PENDING
         after = snapshot(booking)
