@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 from pydantic import BaseModel, Field
 
 from booking.api.auth import user_out
-from booking.api.deps import AdminDep, CtxDep
+from booking.api.deps import AdminDep, CtxDep, Router
 from booking.db.models import User
 from booking.domain import users
 from booking.lib.timeutil import wire_datetime
 
-router = APIRouter(prefix="/api/admin/users", tags=["admin: users"])
+router = Router(prefix="/api/admin/users", tags=["admin: users"])
 NEVER = "0001-01-01T00:00:00"
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from booking.api.deps import CtxDep, UserDep, issue_token
+from booking.api.deps import CtxDep, Router, UserDep, issue_token
 from booking.domain import users
 from booking.domain.errors import ValidationFailed
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = Router(prefix="/api/auth", tags=["auth"])
 _TEXT = Field(max_length=1000)
 
 

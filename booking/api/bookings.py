@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from booking.api.deps import AdminDep, CtxDep, UserDep
+from booking.api.deps import AdminDep, CtxDep, Router, UserDep
 from booking.domain import bookings
 from booking.domain.bookings import STATUS_NAMES, TIME_RANGE_NAMES, BookingIn, WireDate
 from booking.domain.errors import ValidationFailed
 
-router = APIRouter(prefix="/api/bookings", tags=["bookings"])
+router = Router(prefix="/api/bookings", tags=["bookings"])
 
 
 def _enum(value: str | None, names: dict[str, int], key: str, default: int | None) -> int | None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
-from booking.api.deps import CtxDep, UserDep
+from booking.api.deps import CtxDep, Router, UserDep
 from booking.domain.bookings import WireDate
 from booking.domain.calendar import day_availability
 
-router = APIRouter(prefix="/api/calendar", tags=["calendar"])
+router = Router(prefix="/api/calendar", tags=["calendar"])
 
 
 @router.get("/availability")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.datastructures import DefaultPlaceholder
 
 from booking.api.errors import Unauthenticated
 from booking.db.models import User
@@ -13,7 +14,18 @@ from booking.domain.context import Context
 from booking.lib import jwt
 
 
-def get_ctx(request: Request) -> Context:
+class Router(APIRouter):
+    """An APIRouter that does not turn return annotations into response models: FastAPI would
+    validate every response again (in a worker thread) although the domain built it."""
+
+    def add_api_route(self, path: str, endpoint: Any, **kwargs: Any) -> None:
+        if isinstance(kwargs.get("response_model"), DefaultPlaceholder):
+            kwargs["response_model"] = None
+        super().add_api_route(path, endpoint, **kwargs)
+
+
+# Dependencies without I/O are async so FastAPI runs them inline, not in the thread pool.
+async def get_ctx(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
 
@@ -63,7 +75,7 @@ def current_user(request: Request, ctx: CtxDep) -> User:
 UserDep = Annotated[User, Depends(current_user)]
 
 
-def admin_user(user: UserDep) -> User:
+async def admin_user(user: UserDep) -> User:
     users.require_admin(user)
     return user
 

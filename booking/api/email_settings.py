@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from booking.api.deps import AdminDep, CtxDep
+from booking.api.deps import AdminDep, CtxDep, Router
 from booking.domain import email_settings
 from booking.domain.email_settings import EmailSettingsIn
 from booking.domain.errors import AuthFailed, ValidationFailed
 
-router = APIRouter(prefix="/api/admin/email-settings", tags=["admin: email settings"])
+router = Router(prefix="/api/admin/email-settings", tags=["admin: email settings"])
 
 
 class TestMailIn(BaseModel):

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from booking.api.deps import CtxDep
+from booking.api.deps import CtxDep, Router
 from booking.db import schema
 
-router = APIRouter(tags=["health"])
+router = Router(tags=["health"])
 HEALTHY = {"status": "healthy"}
 
 
 @router.get("/health")
 @router.get("/api/health")
-def health() -> dict[str, str]:
+async def health() -> dict[str, str]:
     return HEALTHY
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from booking.api.deps import AdminDep, CtxDep, UserDep
+from booking.api.deps import AdminDep, CtxDep, Router, UserDep
 from booking.domain import places
 from booking.domain.places import PlaceIn
 
-router = APIRouter(prefix="/api/sleeping-accommodations", tags=["sleeping accommodations"])
+router = Router(prefix="/api/sleeping-accommodations", tags=["sleeping accommodations"])
 
 
 @router.get("")
