@@ -4,6 +4,7 @@ departure day can be the next guest's arrival day."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
 from booking.db.models import Booking, BookingItem, SleepingAccommodation, User
 from booking.domain.errors import Unavailable
@@ -46,17 +47,10 @@ def peak_persons(stays: Iterable[Stay], start: date, end: date) -> int:
     return max(per_night, default=0)
 
 
-def stays_by_place(
-    session: Session,
-    start: date,
-    end: date,
-    *,
-    place_ids: Iterable[uuid.UUID] | None = None,
-    exclude_booking: uuid.UUID | None = None,
-    with_names: bool = False,
-) -> dict[uuid.UUID, list[Stay]]:
-    """Holding bookings that overlap [start, end), grouped by place (Core select, no ORM load)."""
-    columns = [
+@functools.cache
+def _stays_query(with_names: bool, by_place: bool, excluding: bool) -> Select[Any]:
+    """Built once per variant: constructing a Select costs more than running it on SQLite."""
+    columns: list[Any] = [
         BookingItem.sleeping_accommodation_id,
         Booking.id,
         Booking.start_date,
@@ -70,19 +64,40 @@ def stays_by_place(
         .join(Booking, Booking.id == BookingItem.booking_id)
         .where(
             Booking.status.in_(HOLDING),
-            Booking.end_date > start,
-            Booking.start_date < end,
+            Booking.end_date > bindparam("start"),
+            Booking.start_date < bindparam("end"),
         )
         .order_by(Booking.start_date, Booking.id)
     )
     if with_names:
         query = query.join(User, User.id == Booking.user_id)
+    if by_place:
+        query = query.where(
+            BookingItem.sleeping_accommodation_id.in_(bindparam("places", expanding=True))
+        )
+    if excluding:
+        query = query.where(Booking.id != bindparam("exclude"))
+    return query
+
+
+def stays_by_place(
+    session: Session,
+    start: date,
+    end: date,
+    *,
+    place_ids: Iterable[uuid.UUID] | None = None,
+    exclude_booking: uuid.UUID | None = None,
+    with_names: bool = False,
+) -> dict[uuid.UUID, list[Stay]]:
+    """Holding bookings that overlap [start, end), grouped by place (Core select, no ORM load)."""
+    query = _stays_query(with_names, place_ids is not None, exclude_booking is not None)
+    params: dict[str, Any] = {"start": start, "end": end}
     if place_ids is not None:
-        query = query.where(BookingItem.sleeping_accommodation_id.in_(list(place_ids)))
+        params["places"] = list(place_ids)
     if exclude_booking is not None:
-        query = query.where(Booking.id != exclude_booking)
+        params["exclude"] = exclude_booking
     grouped: dict[uuid.UUID, list[Stay]] = defaultdict(list)
-    for row in session.execute(query):
+    for row in session.execute(query, params):
         values: tuple[Any, ...] = tuple(row)
         place_id, booking_id, first_night, departure, persons = values[:5]
         name = f"{values[5]} {values[6]}".strip() if with_names else ""
@@ -136,19 +151,18 @@ def check_capacity(
             )
 
 
+_ACTIVE_PLACES = (
+    select(SleepingAccommodation.id, SleepingAccommodation.name, SleepingAccommodation.max_capacity)
+    .where(SleepingAccommodation.is_active.is_(True))
+    .order_by(SleepingAccommodation.name)
+)
+
+
 def availability(
     session: Session, start: date, end: date, exclude_booking: uuid.UUID | None = None
 ) -> dict[str, object]:
     """Every active place with its free capacity for [start, end) and the stays that use it."""
-    places = session.execute(
-        select(
-            SleepingAccommodation.id,
-            SleepingAccommodation.name,
-            SleepingAccommodation.max_capacity,
-        )
-        .where(SleepingAccommodation.is_active.is_(True))
-        .order_by(SleepingAccommodation.name)
-    ).all()
+    places = session.execute(_ACTIVE_PLACES).all()
     stays = stays_by_place(session, start, end, exclude_booking=exclude_booking, with_names=True)
     result = []
     for place in places:

@@ -33,6 +33,7 @@ from booking.domain.users import require_admin, require_can_book
 from booking.lib.timeutil import utcnow, wire_date, wire_datetime
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlalchemy.orm import Session
 
     from booking.domain.context import Context
@@ -230,10 +231,11 @@ def list_bookings(
     query = _time_filter(query, time_range, today)
     if status is not None:
         query = _status_filter(query, status, today)
-    query = query.order_by(Booking.start_date, Booking.created_at)
-    with ctx.db.read() as session:
-        rows = session.execute(query).all()
-        items = _items_for(session, [row.id for row in rows])
+    with ctx.db.connect() as connection:
+        rows = connection.execute(query.order_by(Booking.start_date, Booking.created_at)).all()
+        # Items of the same selection in one query, however many bookings match.
+        ids = query.with_only_columns(Booking.id).scalar_subquery()
+        items = _items_for(connection, BookingItem.booking_id.in_(ids))
     return [_booking_out(row, items.get(row.id, []), today) for row in rows]
 
 
@@ -265,22 +267,21 @@ def _status_filter(query: Any, status: int, today: date) -> Any:
     return query.where(Booking.status == status)
 
 
-def _items_for(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
+def _items_for(connection: Connection, condition: Any) -> dict[uuid.UUID, list[Any]]:
     found: dict[uuid.UUID, list[Any]] = {}
-    for start in range(0, len(ids), 500):  # stay below every driver's parameter limit
-        rows = session.execute(
-            select(
-                BookingItem.booking_id,
-                BookingItem.sleeping_accommodation_id,
-                SleepingAccommodation.name,
-                BookingItem.person_count,
-            )
-            .join(SleepingAccommodation)
-            .where(BookingItem.booking_id.in_(ids[start : start + 500]))
-            .order_by(BookingItem.booking_id, BookingItem.position)
+    rows = connection.execute(
+        select(
+            BookingItem.booking_id,
+            BookingItem.sleeping_accommodation_id,
+            SleepingAccommodation.name,
+            BookingItem.person_count,
         )
-        for row in rows:
-            found.setdefault(row[0], []).append(row)
+        .join(SleepingAccommodation)
+        .where(condition)
+        .order_by(BookingItem.booking_id, BookingItem.position)
+    )
+    for row in rows:
+        found.setdefault(row[0], []).append(row)
     return found
 
 
@@ -333,7 +334,7 @@ def get_booking(ctx: Context, actor: User, booking_id: uuid.UUID) -> dict[str, A
             raise NotFound("Buchung nicht gefunden.")
         if row.user_id != actor.id and not actor.is_admin:
             raise Forbidden("Sie dürfen nur Ihre eigenen Buchungen sehen.")
-        items = _items_for(session, [row.id])
+        items = _items_for(session.connection(), BookingItem.booking_id == row.id)
     return _booking_out(row, items.get(row.id, []), ctx.today())
 
 
