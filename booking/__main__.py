@@ -195,6 +195,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
         result = ops.restore(url, archive, backup_dir)
     except ops.BackupError as exc:
         return _backup_failed(exc)
+    from booking.db import make_engine, schema
+
+    engine = make_engine(url)
+    revision = schema.current_revision(engine)
+    engine.dispose()
+    if revision != schema.HEAD:
+        print(f"Hinweis: {schema.outdated_message(revision)}")
     if result.comparison is None:
         print(f"Wiederhergestellt aus {archive.path.name} (kein Manifest zum Vergleich).")
         return 0

@@ -4,11 +4,11 @@ install shows verification links in its output."""
 from __future__ import annotations
 
 import logging
-import smtplib
-import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 log = logging.getLogger("booking.mail")
 
@@ -25,6 +25,10 @@ class SmtpConfig:
 
 
 def build_message(config: SmtpConfig, to: str, subject: str, body: str) -> EmailMessage:
+    # Imported here: the email package is only needed when a mail goes out.
+    from email.message import EmailMessage
+    from email.utils import formataddr, make_msgid
+
     message = EmailMessage()
     message["From"] = formataddr((config.from_name, config.from_email))
     message["To"] = to
@@ -40,6 +44,9 @@ def send(config: SmtpConfig, to: str, subject: str, body: str, timeout: float = 
     if not config.host:
         log.info("mail (no SMTP host configured) to=%s subject=%r\n%s", to, subject, body)
         return
+    import smtplib
+    import ssl
+
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if config.security == "tls":

@@ -20,7 +20,8 @@ Files in the backup directory (``BOOKING_BACKUP_DIR``, default ``<data dir>/back
     Written only after a complete, verified backup (``booking.lib.backup_status``); monitoring
     reads it.
 
-Rotation keeps, by the UTC timestamps in the names, the newest archive of each of the last 30
+Rotation (over all archives in the directory, SQLite and PostgreSQL alike) keeps, by the UTC
+timestamps in the names, the newest archive of each of the last 30
 days, 12 ISO weeks and 12 months that have archives (grandfather-father-son; the three rules
 count independently, as in restic/borg). Days without backups do not use up a slot, so a
 stopped timer never makes rotation delete the last good archives.
@@ -715,6 +716,8 @@ def verify_checksums(archive: Archive) -> str:
     if archive.path.name not in expected:
         raise BackupError(f"{archive.checksum_path.name} enthält keine Prüfsumme für das Archiv.")
     for name, digest in expected.items():
+        if "/" in name or name in (".", ".."):
+            raise BackupError(f"{archive.checksum_path.name}: unzulässiger Dateiname {name!r}.")
         path = archive.path.with_name(name)
         if not path.is_file():
             raise BackupError(f"{name} fehlt (in {archive.checksum_path.name} aufgeführt).")

@@ -4,17 +4,17 @@ content-hashed static files and rendering."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from booking.api.deps import SESSION_COOKIE, CtxDep
 from booking.db.models import User
@@ -22,6 +22,9 @@ from booking.domain import sessions
 from booking.domain.bookings import STATUS_NAMES
 from booking.domain.context import Context
 from booking.web.i18n import Translator, negotiate
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -215,19 +218,26 @@ FormData = Annotated[dict[str, str], Depends(form_data)]
 
 # --- rendering --------------------------------------------------------------------------------
 
-_env = Environment(
-    loader=FileSystemLoader(HERE / "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-    auto_reload=False,
-)
-_env.globals.update(
-    static_url=static_url,
-    STATUS_LABELS=STATUS_LABELS,
-    STATUS_CLASSES=STATUS_CLASSES,
-    PLACE_TYPES=PLACE_TYPES,
-)
+
+@functools.cache
+def _environment() -> Environment:
+    """Built on the first page, so a server that only answers the API never loads Jinja."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.globals.update(
+        static_url=static_url,
+        STATUS_LABELS=STATUS_LABELS,
+        STATUS_CLASSES=STATUS_CLASSES,
+        PLACE_TYPES=PLACE_TYPES,
+    )
+    return env
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -245,7 +255,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         "path": request.url.path,
     }
     values.update(context)
-    html = _env.get_template(template).render(values)
+    html = _environment().get_template(template).render(values)
     response = HTMLResponse(html, status_code=status)
     if values["flash"]:
         response.delete_cookie(FLASH_COOKIE, path="/")
