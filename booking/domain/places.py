@@ -123,11 +123,20 @@ def update_place(
 
 def deactivate_place(ctx: Context, actor: User, place_id: uuid.UUID) -> None:
     """Soft delete; existing bookings keep the place. Already inactive is not an error."""
+    _set_active(ctx, actor, place_id, False)
+
+
+def reactivate_place(ctx: Context, actor: User, place_id: uuid.UUID) -> None:
+    """The counterpart of ``deactivate_place``. Already active is not an error."""
+    _set_active(ctx, actor, place_id, True)
+
+
+def _set_active(ctx: Context, actor: User, place_id: uuid.UUID, active: bool) -> None:
     require_admin(actor)
     with ctx.db.write() as session:
         place = session.get(SleepingAccommodation, place_id, with_for_update=True)
         if place is None:
             raise NotFound("Schlafmöglichkeit nicht gefunden.")
-        if place.is_active:
-            place.is_active = False
+        if place.is_active != active:
+            place.is_active = active
             place.changed_at = utcnow()

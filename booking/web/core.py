@@ -21,7 +21,7 @@ from booking.db.models import User
 from booking.domain import sessions
 from booking.domain.bookings import STATUS_NAMES
 from booking.domain.context import Context
-from booking.web.i18n import Translator, negotiate
+from booking.web.i18n import N_, Translator, negotiate
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -34,15 +34,15 @@ MAX_FORM_BYTES = 64 * 1024
 
 # Status labels and colours as the predecessor showed them (reference §1.1, §4.4).
 STATUS_LABELS = {
-    0: "Ausstehend",
-    1: "Bestätigt",
-    2: "Storniert",
-    3: "Abgeschlossen",
-    4: "Angenommen",
-    5: "Abgelehnt",
+    0: N_("Ausstehend"),
+    1: N_("Bestätigt"),
+    2: N_("Storniert"),
+    3: N_("Abgeschlossen"),
+    4: N_("Angenommen"),
+    5: N_("Abgelehnt"),
 }
 STATUS_CLASSES = {number: name.lower() for number, name in STATUS_NAMES.items()}
-PLACE_TYPES = {0: "Zimmer", 1: "Zelt", 2: "Wohnmobil", 3: "Sonstiges"}
+PLACE_TYPES = {0: N_("Zimmer"), 1: N_("Zelt"), 2: N_("Wohnmobil"), 3: N_("Sonstiges")}
 
 
 class PageError(Exception):
