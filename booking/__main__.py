@@ -68,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=settings.log_level,
         ws="none",
-        lifespan="off",
+        lifespan="on",
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
         server_header=False,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,6 +27,9 @@ from booking.db import Database
 from booking.domain.context import Context
 
 MAX_BODY_BYTES = 256 * 1024
+# Sync endpoints run in anyio's thread pool (40 threads by default). On a one-core board more
+# threads add no throughput, only stacks and memory; eight still overlap database waits.
+REQUEST_THREADS = 8
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
@@ -112,6 +118,12 @@ async def _too_large(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
+    yield
+
+
 def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     ctx = ctx or Context(db=Database(settings.effective_database_url), settings=settings)
     app = FastAPI(
@@ -123,6 +135,7 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.ctx = ctx
     errors.install(app, html=web.error_page)

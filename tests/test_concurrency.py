@@ -350,3 +350,15 @@ def test_it_never_overbooks_when_members_grow_their_bookings_at_once(live_databa
         # Each refused member keeps 1 of the 6 places; the others hold 3 + 1 + 1 = 5.
         expected = "hat nur 1 freie Plätze, 3 wurden angefragt"
         assert [m.split("' ", 1)[1] for m in result.failures] == [expected] * (UPDATERS - 1)
+
+
+def test_it_detects_the_update_race_when_the_lock_is_switched_off(live_database_url, tmp_path):
+    results = update_race_rounds(
+        live_database_url,
+        tmp_path,
+        rounds=UNSAFE_ROUNDS,
+        runner=UNSAFE_RUNNER,
+        until_overbooked=True,
+    )
+
+    assert any(result.overbooked for result in results), [r.per_night for r in results]

@@ -40,7 +40,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     return create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=5,
+        max_overflow=3,
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"application_name": "booking"},
@@ -53,7 +53,12 @@ def _sqlite_engine(url: str) -> Engine:
         from pathlib import Path
 
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 15},
+        pool_size=5,
+        max_overflow=3,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -64,6 +69,9 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # 1 MiB page cache per connection instead of 2: the OS caches the file anyway, and
+        # every pooled connection keeps its own cache.
+        cursor.execute("PRAGMA cache_size=-1024")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -145,14 +145,19 @@ def effective_status(status: int, end: date, today: date) -> int:
     return status
 
 
-def _reserve(ctx: Context, session: Session, data: BookingIn, exclude: uuid.UUID | None) -> None:
-    """Check capacity inside the write transaction, under the lock."""
+def _reserve(session: Session, data: BookingIn, exclude: uuid.UUID | None) -> None:
+    """Check capacity inside the write transaction, under the lock (see check_capacity)."""
     if LOCK_BOOKINGS:
         avail.check_capacity(
             session, _claims(data), data.start_date, data.end_date,
             exclude_booking=exclude, lock=True,
         )  # fmt: skip
-    else:  # the unsafe variant: checked in its own transaction, so two writers can both pass
+
+
+def _reserve_unlocked(ctx: Context, data: BookingIn, exclude: uuid.UUID | None) -> None:
+    """The unsafe variant for the concurrency test: checked in a read transaction before the
+    write transaction begins, so two writers can both pass (on SQLite too)."""
+    if not LOCK_BOOKINGS:
         with ctx.db.read() as unlocked:
             avail.check_capacity(
                 unlocked, _claims(data), data.start_date, data.end_date,
@@ -413,8 +418,9 @@ def create_booking(ctx: Context, actor: User, data: BookingIn) -> dict[str, Any]
     require_can_book(actor)
     field_errors(data, ctx.today())
     notes = (data.notes or "").strip() or None
+    _reserve_unlocked(ctx, data, None)
     with ctx.db.write() as session:
-        _reserve(ctx, session, data, None)
+        _reserve(session, data, None)
         booking = Booking(
             id=uuid.uuid4(),
             user_id=actor.id,
@@ -439,6 +445,7 @@ def update_booking(
     stay sends it back to Pending; notes-only edits and administrators' edits keep the status."""
     require_can_book(actor)
     today = ctx.today()
+    _reserve_unlocked(ctx, data, booking_id)
     with ctx.db.write() as session:
         booking = _load_for_change(session, actor, booking_id)
         status = effective_status(booking.status, booking.end_date, today)
@@ -457,7 +464,7 @@ def update_booking(
             booking.end_date,
         ) or new_claims != old_claims
         if claims_changed and booking.status in avail.HOLDING:
-            _reserve(ctx, session, data, booking.id)
+            _reserve(session, data, booking.id)
         booking.start_date, booking.end_date = data.start_date, data.end_date
         booking.notes = (data.notes or "").strip() or None
         if claims_changed:
