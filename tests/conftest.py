@@ -28,6 +28,9 @@ from tests import factories
 PG_URL = os.environ.get("BOOKING_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 TABLES = [
+    "audit_log",
+    "mail_outbox",
+    "throttles",
     "booking_history",
     "booking_items",
     "bookings",
