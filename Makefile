@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 endif
 RUN := $(UV) run --frozen
 
-.PHONY: run test lint fmt typecheck pytest bench-api setup clean
+.PHONY: run test lint fmt typecheck pytest bench-api messages setup clean
 
 $(UV):
 	python3 -m venv .tools
@@ -40,6 +40,13 @@ typecheck: setup
 
 pytest: setup
 	$(RUN) pytest -n 2 --dist loadgroup
+
+## messages: extract the pages' texts, update the English catalog, compile it (commit all three)
+LOCALE := booking/web/locale
+messages: setup
+	$(RUN) pybabel extract -F babel.cfg --sort-by-file --project booking -o $(LOCALE)/messages.pot .
+	$(RUN) pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) -D messages -l en --no-fuzzy-matching --ignore-obsolete
+	$(RUN) pybabel compile -d $(LOCALE) -D messages -l en --statistics
 
 ## bench-api: RSS and latency of the API (see bench/README.md)
 bench-api: setup

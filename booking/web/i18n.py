@@ -58,7 +58,14 @@ class Translator:
 
     def gettext(self, message: str, **values: object) -> str:
         text = self._t.gettext(message)
-        return text.format(**values) if values else text
+        if values:
+            return text.format(**values)
+        if text == message and self.language != DEFAULT:
+            # a domain text with a name or number inside (see domain_messages.PATTERNS)
+            from booking.web.domain_messages import translate_dynamic
+
+            return translate_dynamic(self, message)
+        return text
 
     def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
         return self._t.ngettext(singular, plural, n).format(n=n, **values)

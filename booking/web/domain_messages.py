@@ -1,0 +1,129 @@
+"""The domain's German texts that pages show (error messages, a few answers), marked for the
+extractor so ``locale/en`` translates them. The domain itself stays free of i18n: pages pass its
+texts through ``_()`` / ``t.gettext()`` when they render them.
+
+``MESSAGES`` are fixed texts (the catalog translates them directly). ``PATTERNS`` are texts with a
+name or number inside: ``Translator.gettext`` matches an untranslated text against them and
+translates the pattern with the values it found (see ``translate_dynamic``). A test checks that
+every text here still occurs in ``booking/domain`` (a reworded domain text must be updated here).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import TYPE_CHECKING
+
+from booking.web.i18n import N_
+
+if TYPE_CHECKING:
+    from booking.web.i18n import Translator
+
+MESSAGES = [
+    # booking rules (booking/domain/bookings.py)
+    N_("Anreisedatum kann nicht vor heute liegen"),
+    N_("Abreisedatum kann nicht vor heute liegen"),
+    N_("Das Anreisedatum kann nicht vor heute liegen"),
+    N_("Das Abreisedatum muss nach dem Anreisedatum liegen"),
+    N_("Die maximale Buchungsdauer beträgt 30 Tage"),
+    N_("Notizen dürfen maximal 500 Zeichen lang sein"),
+    N_("Mindestens eine Schlafmöglichkeit muss ausgewählt werden"),
+    N_("Jede Schlafmöglichkeit darf nur einmal gewählt werden"),
+    N_("Personenanzahl muss zwischen 1 und 20 liegen"),
+    N_("Buchung nicht gefunden."),
+    N_("Sie dürfen nur Ihre eigenen Buchungen ändern."),
+    N_("Sie dürfen nur Ihre eigenen Buchungen sehen."),
+    # sleeping places (booking/domain/places.py)
+    N_("Schlafmöglichkeit nicht gefunden."),
+    N_("Unbekannter Typ. Erlaubt: 0 (Zimmer), 1 (Zelt), 2 (Wohnmobil), 3 (Sonstiges)."),
+    # e-mail settings (booking/domain/email_settings.py)
+    N_("E-Mail-Einstellungen müssen erst konfiguriert werden."),
+    # users, login, passwords (booking/domain/users.py)
+    N_("Ungültige E-Mail-Adresse oder Passwort."),
+    N_(
+        "Bitte bestätigen Sie zuerst Ihre E-Mail-Adresse. Überprüfen Sie Ihr E-Mail-Postfach "
+        "oder fordern Sie eine neue Bestätigungs-E-Mail an."
+    ),
+    N_(
+        "Ihr Konto wartet noch auf die Freigabe durch einen Administrator. Sie werden per E-Mail "
+        "benachrichtigt, sobald Ihr Konto freigeschaltet wurde."
+    ),
+    N_("Ihre Berechtigung zum Buchen wurde von einem Administrator entzogen."),
+    N_("Diese Aktion ist Administratoren vorbehalten."),
+    N_("Dieses Passwort ist zu verbreitet und leicht zu erraten. Bitte wählen Sie ein anderes."),
+    N_("Passwort muss mindestens 8 Zeichen lang sein"),
+    N_("Passwort darf höchstens 256 Zeichen lang sein"),
+    N_("Ungültige E-Mail-Adresse"),
+    N_("Vorname ist erforderlich"),
+    N_("Vorname darf höchstens 100 Zeichen lang sein"),
+    N_("Nachname ist erforderlich"),
+    N_("Nachname darf höchstens 100 Zeichen lang sein"),
+    N_("E-Mail-Adresse ist bereits registriert."),
+    N_("Ungültiger oder abgelaufener Verifizierungstoken."),
+    N_("Das aktuelle Passwort ist falsch."),
+    N_("Ungültiger oder abgelaufener Link zum Zurücksetzen des Passworts."),
+    N_("Unbekannte Sprache."),
+    N_("Benutzer nicht gefunden."),
+    N_("Benutzer nicht gefunden oder bereits freigegeben."),
+    N_("Benutzer nicht gefunden oder bereits verarbeitet."),
+    N_("Der Benutzer ist noch nicht freigegeben."),
+    N_("Sie können sich die Buchungsberechtigung nicht selbst entziehen."),
+    N_("Unbekannte Rolle."),
+    N_("Der letzte Administrator kann nicht herabgestuft werden."),
+    # audit log event labels (booking/domain/audit.py: LABELS)
+    N_("Anmeldung"),
+    N_("Fehlgeschlagene Anmeldung"),
+    N_("Auf allen Geräten abgemeldet"),
+    N_("Benutzer freigegeben"),
+    N_("Registrierung abgelehnt"),
+    N_("Buchungsberechtigung entzogen"),
+    N_("Buchungsberechtigung wiederhergestellt"),
+    N_("Rolle geändert"),
+    N_("E-Mail-Einstellungen geändert"),
+    N_("Passwort geändert"),
+    N_("Passwort zurückgesetzt"),
+    N_("Schlafmöglichkeit angelegt"),
+    N_("Schlafmöglichkeit geändert"),
+    N_("Schlafmöglichkeit deaktiviert"),
+    N_("Schlafmöglichkeit aktiviert"),
+]
+
+# Texts the domain builds with values (f-strings there; ``{name}`` placeholders here).
+PATTERNS = [
+    N_("Höchstens {max} Schlafmöglichkeiten pro Buchung"),
+    N_("Schlafmöglichkeit mit ID {id} nicht gefunden"),
+    N_("Schlafmöglichkeit '{name}' ist für den gewählten Zeitraum nicht verfügbar"),
+    N_("Schlafmöglichkeit '{name}' hat nur {free} freie Plätze, {requested} wurden angefragt"),
+    N_("Fehler beim Senden der Test-E-Mail: {error}"),
+    N_("Test-E-Mail wurde erfolgreich an {to} gesendet."),
+    N_("Benutzer {name} wurde erfolgreich für Buchungen freigeschaltet."),
+    N_("Benutzer {name} wurde abgelehnt."),
+    # booking/domain/errors.py: Throttled
+    N_("Zu viele Versuche. Bitte warten Sie {n} Sekunden."),
+    N_("Zu viele Versuche. Bitte warten Sie {n} Minuten."),
+]
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+@functools.cache
+def _compiled() -> list[tuple[str, re.Pattern[str]]]:
+    """Each pattern as a regular expression with one named group per placeholder."""
+    compiled = []
+    for pattern in PATTERNS:
+        parts = _PLACEHOLDER.split(pattern)  # text, name, text, name, ..., text
+        regex = "".join(
+            re.escape(part) if index % 2 == 0 else f"(?P<{part}>.+?)"
+            for index, part in enumerate(parts)
+        )
+        compiled.append((pattern, re.compile(regex, re.DOTALL)))
+    return compiled
+
+
+def translate_dynamic(t: Translator, message: str) -> str:
+    """``message`` in ``t``'s language if it is one of the ``PATTERNS`` filled in, else as is."""
+    for pattern, regex in _compiled():
+        match = regex.fullmatch(message)
+        if match:
+            return t.gettext(pattern, **match.groupdict())
+    return message
