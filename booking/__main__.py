@@ -1,4 +1,4 @@
-"""Command line: ``booking serve | migrate | create-admin | demo | config``."""
+"""Command line: ``booking serve | worker | migrate | create-admin | demo | config | backup ...``."""
 
 from __future__ import annotations
 
@@ -58,21 +58,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from booking.app import create_app
+    from booking.lib import logs
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    # JSON or text lines with request ids (booking/lib/logs.py); the access log is the app's
+    # (booking/observability.py: route templates, no query strings), not uvicorn's.
+    logs.configure(
+        settings.effective_log_format,
+        settings.log_level,
+        reveal_mail=settings.env == "development",
     )
     uvicorn.run(
         create_app(settings),
         host=args.host,
         port=args.port,
         log_level=settings.log_level,
+        log_config=None,
+        access_log=False,
         ws="none",
         lifespan="on",
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
         server_header=False,
     )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Deliver queued mail until SIGTERM/SIGINT (or one pass with --once)."""
+    settings = _settings()
+    from booking.db import make_engine, schema
+
+    engine = make_engine(settings.effective_database_url)
+    revision = schema.current_revision(engine)
+    engine.dispose()
+    if revision != schema.HEAD:
+        print(f"booking: {schema.outdated_message(revision)}", file=sys.stderr)
+        return 1
+    import signal
+
+    from booking.domain.outbox import Sender
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    sender = Sender(_context(settings), poll_seconds=settings.mail_poll_seconds)
+    if args.once:
+        sent = sender.run_once()
+        print(f"{sent} E-Mail(s) verarbeitet.")
+        return 0
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: sender.request_stop())
+    sender.run()
     return 0
 
 
@@ -287,6 +323,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(
         func=cmd_migrate
     )
+    worker = sub.add_parser("worker", help="send queued mail (the outbox) until stopped")
+    worker.add_argument("--once", action="store_true", help="one pass over due mail, then exit")
+    worker.set_defaults(func=cmd_worker)
     admin = sub.add_parser("create-admin", help="create a verified, approved administrator")
     admin.add_argument("--email", required=True)
     admin.add_argument("--first-name", required=True)

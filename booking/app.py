@@ -11,9 +11,10 @@ from anyio import to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from booking import __version__, web
+from booking import __version__, observability, web
 from booking.api import (
     admin_users,
+    audit,
     auth,
     bookings,
     calendar,
@@ -24,6 +25,7 @@ from booking.api import (
 )
 from booking.config import Settings
 from booking.db import Database
+from booking.domain.audit import REQUEST_ADDRESS as request_address
 from booking.domain.context import Context
 
 MAX_BODY_BYTES = 256 * 1024
@@ -49,9 +51,13 @@ class ApiPaths:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # For audit events of domain functions that are not told the address (admin actions).
+        client = scope.get("client")
+        request_address.set(client[0] if client else None)
         path: str = scope["path"]
         if path[:5].lower() == "/api/" and path != path.lower():
-            scope = {**scope, "path": path.lower(), "raw_path": path.lower().encode()}
+            # In place, not a copy: the outer Observe layer reads the matched route from it.
+            scope["path"], scope["raw_path"] = path.lower(), path.lower().encode()
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             await _too_large(send)
@@ -121,7 +127,18 @@ async def _too_large(send: Send) -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
-    yield
+    ctx: Context = app.state.ctx
+    sender = None
+    if ctx.settings.mail_sender:  # the outbox sender (DECISIONS 11, 17); or `booking worker`
+        from booking.domain.outbox import Sender
+
+        sender = Sender(ctx, poll_seconds=ctx.settings.mail_poll_seconds)
+        sender.start()
+    try:
+        yield
+    finally:
+        if sender is not None:
+            await to_thread.run_sync(sender.stop)
 
 
 def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
@@ -139,10 +156,12 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app, html=web.error_page)
-    for module in (health, auth, admin_users, places, bookings, calendar, email_settings):
+    for module in (health, auth, admin_users, places, bookings, calendar, email_settings, audit):
         app.include_router(module.router)
+    app.include_router(observability.router)  # /metrics (internal network only, see its doc)
     web.install(app)
     app.add_middleware(ApiPaths)
+    observability.install(app, ctx)  # outermost: request id, access log, HTTP metrics
     return app
 
 

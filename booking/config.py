@@ -69,9 +69,83 @@ class Settings(BaseModel):
         "starttls", description="`none`, `starttls` or `tls` (implicit TLS, usually port 465)."
     )
     mail_from: str = Field("booking@localhost", description="Sender address of outgoing mail.")
+    mail_sender: bool = Field(
+        True,
+        description="Run the mail sender (outbox) as a thread in each app process. `false` "
+        "when `booking worker` runs separately; several senders at once are safe.",
+    )
+    mail_poll_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=300,
+        description="How often an idle mail sender looks for due mail (one indexed query); "
+        "mail queued in the same process is sent at once.",
+    )
     jwt_minutes: int = Field(60, ge=1, le=7 * 24 * 60, description="Lifetime of API tokens.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."
+    )
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="`json`: one JSON object per line (request id, route, status, duration); "
+        "`text`: readable lines; `auto`: `json` in production, `text` in development.",
+    )
+    # Throttling (booking/domain/throttle.py, docs/security.md). Each action counts per account
+    # (e-mail address) and per client address; reaching a limit blocks for the base delay, and
+    # every further counted attempt before the series ends doubles it, up to the maximum.
+    throttle_enabled: bool = Field(
+        True,
+        description="Throttle logins, registrations, password resets and verification "
+        "(HTTP 429 + Retry-After). `false` only for load tests and development; refused in "
+        "production.",
+    )
+    throttle_login_account: int = Field(
+        5, ge=1, description="Failed logins per account before it is blocked."
+    )
+    throttle_login_address: int = Field(
+        20, ge=1, description="Failed logins per client address before it is blocked."
+    )
+    throttle_login_window: int = Field(
+        900,
+        ge=1,
+        description="Seconds without a failed login (after any block) that end a series.",
+    )
+    throttle_register_account: int = Field(
+        3, ge=1, description="Registrations per e-mail address in a series."
+    )
+    throttle_register_address: int = Field(
+        10, ge=1, description="Registrations per client address in a series."
+    )
+    throttle_register_window: int = Field(
+        3600, ge=1, description="Seconds without a registration attempt that end a series."
+    )
+    throttle_reset_account: int = Field(
+        3, ge=1, description="Password reset requests per e-mail address in a series."
+    )
+    throttle_reset_address: int = Field(
+        10,
+        ge=1,
+        description="Password reset requests and invalid reset links per client address.",
+    )
+    throttle_reset_window: int = Field(
+        3600, ge=1, description="Seconds without a reset attempt that end a series."
+    )
+    throttle_verify_account: int = Field(
+        3, ge=1, description="Verification mails requested per e-mail address in a series."
+    )
+    throttle_verify_address: int = Field(
+        20,
+        ge=1,
+        description="Verification mail requests and invalid verification links per client address.",
+    )
+    throttle_verify_window: int = Field(
+        3600, ge=1, description="Seconds without a verification attempt that end a series."
+    )
+    throttle_base_delay: int = Field(
+        60, ge=1, description="Seconds of the first block when a limit is reached."
+    )
+    throttle_max_delay: int = Field(
+        3600, ge=1, description="Longest block in seconds (the delay doubles up to this)."
     )
 
     @field_validator("timezone")
@@ -107,6 +181,11 @@ class Settings(BaseModel):
                     f"{MIN_SECRET_LENGTH} characters in production "
                     "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
                 )
+            if not self.throttle_enabled:
+                raise ValueError(
+                    "BOOKING_THROTTLE_ENABLED=false is not allowed in production "
+                    "(login throttling protects the accounts)"
+                )
         return self
 
     @property
@@ -126,6 +205,12 @@ class Settings(BaseModel):
     @property
     def effective_backup_dir(self) -> Path:
         return self.backup_dir or self.data_dir / "backups"
+
+    @property
+    def effective_log_format(self) -> Literal["json", "text"]:
+        if self.log_format == "auto":
+            return "json" if self.env == "production" else "text"
+        return self.log_format
 
     def secret_bytes(self) -> bytes:
         return self.secret_key.get_secret_value().encode()

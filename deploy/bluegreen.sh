@@ -146,7 +146,7 @@ compose_for() {
     if [[ -n "$version" && "$colour" == blue ]]; then blue="$version"; fi
     if [[ -n "$version" && "$colour" == green ]]; then green="$version"; fi
     # shellcheck disable=SC2086 # BG_COMPOSE is a command line
-    BOOKING_BLUE_VERSION="$blue" BOOKING_GREEN_VERSION="$green" $BG_COMPOSE "$@"
+    DEPLOY_BLUE_VERSION="$blue" DEPLOY_GREEN_VERSION="$green" $BG_COMPOSE "$@"
 }
 
 # compose_healthy COLOUR: the container's HEALTHCHECK (GET /health/ready) says healthy.

@@ -46,6 +46,11 @@ def make_settings(tmp: Path, **overrides: str) -> Settings:
         "BOOKING_DATA_DIR": str(tmp),
         "BOOKING_SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop",
         "BOOKING_SITE_URL": "http://testserver",
+        # Tests read queued mail from the outbox (tests/mails.py) and drive the sender themselves.
+        "BOOKING_MAIL_SENDER": "false",
+        # The suite logs in and registers many times from one address; tests/test_throttle.py
+        # switches throttling on where it is the subject.
+        "BOOKING_THROTTLE_ENABLED": "false",
     }
     env.update({f"BOOKING_{key.upper()}": value for key, value in overrides.items()})
     return load_settings(env)

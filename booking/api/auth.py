@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from booking.api.deps import CtxDep, Router, UserDep, issue_token
+from booking.api.deps import CtxDep, Router, UserDep, client_address, issue_token
 from booking.domain import users
 from booking.domain.errors import ValidationFailed
 
@@ -77,18 +78,25 @@ def user_out(user: Any) -> dict[str, Any]:
 
 
 @router.post("/login")
-def login(body: LoginIn, ctx: CtxDep) -> dict[str, Any]:
+def login(body: LoginIn, request: Request, ctx: CtxDep) -> dict[str, Any]:
     _required(Email=body.email, Password=body.password)
-    user = users.authenticate(ctx, body.email, body.password)
+    user = users.authenticate(ctx, body.email, body.password, client_address(request))
     return {"token": issue_token(ctx, user), "message": "Login successful", "user": user_out(user)}
 
 
 @router.post("/register")
-def register(body: RegisterIn, ctx: CtxDep) -> dict[str, Any]:
+def register(body: RegisterIn, request: Request, ctx: CtxDep) -> dict[str, Any]:
     _required(
         Email=body.email, Password=body.password, FirstName=body.first_name, LastName=body.last_name
     )
-    user_id = users.register(ctx, body.email, body.password, body.first_name, body.last_name)
+    user_id = users.register(
+        ctx,
+        body.email,
+        body.password,
+        body.first_name,
+        body.last_name,
+        client_address(request),
+    )
     return {
         "message": "Registrierung erfolgreich. Bitte überprüfen Sie Ihre E-Mails zur Verifizierung.",
         "userId": user_id,
@@ -96,9 +104,9 @@ def register(body: RegisterIn, ctx: CtxDep) -> dict[str, Any]:
 
 
 @router.post("/verify-email")
-def verify_email(body: TokenIn, ctx: CtxDep) -> dict[str, Any]:
+def verify_email(body: TokenIn, request: Request, ctx: CtxDep) -> dict[str, Any]:
     _required(Token=body.token)
-    users.verify_email(ctx, body.token.strip())
+    users.verify_email(ctx, body.token.strip(), client_address(request))
     return {
         "message": "E-Mail-Adresse erfolgreich verifiziert. "
         "Ihr Konto wartet auf Administrator-Freigabe für Buchungen.",
@@ -107,9 +115,9 @@ def verify_email(body: TokenIn, ctx: CtxDep) -> dict[str, Any]:
 
 
 @router.post("/resend-verification")
-def resend_verification(body: EmailIn, ctx: CtxDep) -> dict[str, str]:
+def resend_verification(body: EmailIn, request: Request, ctx: CtxDep) -> dict[str, str]:
     _required(Email=body.email)
-    users.resend_verification(ctx, body.email)
+    users.resend_verification(ctx, body.email, client_address(request))
     return {"message": "Neuer Verifizierungslink wurde an Ihre E-Mail-Adresse gesendet."}
 
 
@@ -126,9 +134,9 @@ def change_password(body: PasswordChangeIn, user: UserDep, ctx: CtxDep) -> dict[
 
 
 @router.post("/forgot-password")
-def forgot_password(body: EmailIn, ctx: CtxDep) -> dict[str, str]:
+def forgot_password(body: EmailIn, request: Request, ctx: CtxDep) -> dict[str, str]:
     _required(Email=body.email)
-    users.request_password_reset(ctx, body.email)
+    users.request_password_reset(ctx, body.email, client_address(request))
     return {
         "message": "Wenn ein Konto mit dieser E-Mail-Adresse existiert, haben wir einen Link "
         "zum Zurücksetzen des Passworts gesendet."
@@ -136,9 +144,9 @@ def forgot_password(body: EmailIn, ctx: CtxDep) -> dict[str, str]:
 
 
 @router.post("/reset-password")
-def reset_password(body: ResetIn, ctx: CtxDep) -> dict[str, str]:
+def reset_password(body: ResetIn, request: Request, ctx: CtxDep) -> dict[str, str]:
     _required(Token=body.token, NewPassword=body.new_password)
-    users.reset_password(ctx, body.token.strip(), body.new_password)
+    users.reset_password(ctx, body.token.strip(), body.new_password, client_address(request))
     return {"message": "Ihr Passwort wurde geändert. Sie können sich jetzt anmelden."}
 
 

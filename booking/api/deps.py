@@ -33,6 +33,11 @@ async def get_ctx(request: Request) -> Context:
 CtxDep = Annotated[Context, Depends(get_ctx)]
 
 
+def client_address(request: Request) -> str | None:
+    """The caller's address (uvicorn has applied X-Forwarded-For from trusted proxies)."""
+    return request.client.host if request.client else None
+
+
 def token_key(ctx: Context) -> bytes:
     return ctx.derived_key("api-token")
 

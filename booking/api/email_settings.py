@@ -31,7 +31,7 @@ def read(admin: AdminDep, ctx: CtxDep) -> dict[str, Any]:
 
 @router.put("")
 def save(body: EmailSettingsIn, admin: AdminDep, ctx: CtxDep) -> dict[str, Any]:
-    saved = email_settings.save_settings(ctx, body)
+    saved = email_settings.save_settings(ctx, body, admin)
     return {"message": "E-Mail-Einstellungen wurden erfolgreich gespeichert.", "settings": saved}
 
 

@@ -18,6 +18,7 @@ from booking.domain.errors import (
     BusinessRuleViolation,
     Forbidden,
     NotFound,
+    Throttled,
     ValidationFailed,
 )
 
@@ -177,6 +178,22 @@ def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
         if for_pages(request):
             return html(request, 400, exc.message)  # type: ignore[misc]
         return message(400, exc.message)
+
+    @app.exception_handler(Throttled)
+    async def _throttled(request: Request, exc: Throttled) -> Response:
+        retry = {"Retry-After": str(exc.retry_after)}
+        if for_pages(request):
+            response = html(request, 429, exc.message)  # type: ignore[misc]
+            response.headers.update(retry)
+            return response
+        body = {
+            "type": "https://tools.ietf.org/html/rfc6585#section-4",
+            "title": "Too Many Requests",
+            "status": 429,
+            "message": exc.message,
+            "retryAfter": exc.retry_after,
+        }
+        return JSONResponse(body, status_code=429, media_type=PROBLEM, headers=retry)
 
     @app.exception_handler(Unauthenticated)
     async def _anonymous(_request: Request, exc: Unauthenticated) -> JSONResponse:

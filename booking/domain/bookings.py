@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from booking.db.models import Booking, BookingHistory, BookingItem, SleepingAccommodation, User
 from booking.domain import availability as avail
+from booking.domain import notifications
 from booking.domain.availability import (
     ACCEPTED,
     CANCELLED,
@@ -434,6 +435,7 @@ def create_booking(ctx: Context, actor: User, data: BookingIn) -> dict[str, Any]
         session.add(booking)
         session.flush()
         _record(session, booking.id, actor, "Created", snapshot(booking))
+        notifications.booking_requested(session, ctx, booking, actor)
         booking_id = booking.id
     return get_booking(ctx, actor, booking_id)
 
@@ -476,6 +478,7 @@ def update_booking(
         if changes:
             booking.changed_at = utcnow()
             _record(session, booking.id, actor, "Updated", changes)
+            notifications.booking_changed(session, ctx, booking, actor, before, claims_changed)
     return get_booking(ctx, actor, booking_id)
 
 
@@ -488,6 +491,7 @@ def cancel_booking(ctx: Context, actor: User, booking_id: uuid.UUID) -> None:
         if status == COMPLETED:
             raise BusinessRuleViolation("Cannot cancel a completed booking")
         _transition(session, actor, booking, CANCELLED, "Cancelled")
+        notifications.booking_cancelled(session, ctx, booking, actor, status)
 
 
 def decide_booking(ctx: Context, actor: User, booking_id: uuid.UUID, action: str) -> None:
@@ -504,6 +508,7 @@ def decide_booking(ctx: Context, actor: User, booking_id: uuid.UUID, action: str
                 f"Cannot {action} booking with status {STATUS_NAMES[status]}"
             )
         _transition(session, actor, booking, target, STATUS_NAMES[target])
+        notifications.booking_decided(session, ctx, booking, actor)
 
 
 def _transition(session: Session, actor: User, booking: Booking, status: int, kind: str) -> None:

@@ -1,21 +1,17 @@
 """What every domain function needs besides its input: the database, the settings, a clock and
-the mail sender. Built once by the app (or the CLI, or a test) and passed in."""
+a way to queue mail. Built once by the app (or the CLI, or a test) and passed in."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 from booking.config import Settings
 from booking.db import Database
-from booking.lib import mail
 from booking.lib.timeutil import today_in
-
-log = logging.getLogger("booking.domain")
 
 
 @dataclass
@@ -32,11 +28,13 @@ class Context:
         """A separate key per purpose, so a token of one kind never validates as another."""
         return hmac.new(self.settings.secret_bytes(), purpose.encode(), hashlib.sha256).digest()
 
-    def send_mail(self, to: str, subject: str, body: str) -> None:
-        """Send now; a failing SMTP server is logged and never fails the caller's request."""
-        from booking.domain.email_settings import smtp_config
+    def send_mail(self, to: str, subject: str, body: str, html: str | None = None) -> None:
+        """Queue a mail in a transaction of its own; the outbox sender delivers it.
 
-        try:
-            mail.send(smtp_config(self), to, subject, body)
-        except Exception:
-            log.exception("sending mail to %s failed", to)
+        Prefer ``outbox.enqueue(session, ...)`` (or a function of ``notifications``) inside the
+        write transaction of the change that causes the mail: then a rolled-back change sends
+        nothing and a committed one never loses its mail."""
+        from booking.domain import outbox
+
+        with self.db.write() as session:
+            outbox.enqueue(session, to, subject, body, html)

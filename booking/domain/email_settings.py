@@ -13,11 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from booking.db.models import EmailSettings
+from booking.domain import audit
 from booking.domain.errors import AuthFailed
 from booking.lib import mail
 from booking.lib.timeutil import utcnow
 
 if TYPE_CHECKING:
+    from booking.db.models import User
     from booking.domain.context import Context
 
 MASK = "********"
@@ -75,7 +77,9 @@ def _out(row: EmailSettings) -> dict[str, object]:
     }
 
 
-def save_settings(ctx: Context, data: EmailSettingsIn) -> dict[str, object]:
+def save_settings(
+    ctx: Context, data: EmailSettingsIn, actor: User | None = None
+) -> dict[str, object]:
     _require_filled(data)
     with ctx.db.write() as session:
         row = session.get(EmailSettings, 1)
@@ -92,6 +96,20 @@ def save_settings(ctx: Context, data: EmailSettingsIn) -> dict[str, object]:
             row.smtp_password_encrypted = _fernet(ctx).encrypt(data.smtp_password.encode()).decode()
         row.is_configured = True
         row.updated_at = utcnow()
+        audit.record(
+            session,
+            actor.id if actor else None,
+            audit.EMAIL_SETTINGS_CHANGED,
+            row.smtp_host,
+            details={
+                "smtpHost": row.smtp_host,
+                "smtpPort": row.smtp_port,
+                "smtpUsername": row.smtp_username,
+                "fromEmail": row.from_email,
+                "useTls": row.use_tls,
+                "passwordChanged": bool(data.smtp_password and data.smtp_password != MASK),
+            },
+        )
         out = _out(row)
     out["smtpPassword"] = MASK
     return out

@@ -53,3 +53,15 @@ class Forbidden(DomainError):
 
 class AuthFailed(DomainError):
     """Auth and user-administration errors; the API answers 400 ``{"message": ...}``."""
+
+
+class Throttled(DomainError):
+    """Too many attempts; ``retry_after`` seconds until the block ends (HTTP 429)."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = max(1, retry_after)
+        if self.retry_after < 120:
+            wait = f"{self.retry_after} Sekunden"
+        else:
+            wait = f"{-(-self.retry_after // 60)} Minuten"
+        super().__init__(f"Zu viele Versuche. Bitte warten Sie {wait}.")

@@ -10,6 +10,7 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import select
 
 from booking.db.models import SleepingAccommodation
+from booking.domain import audit
 from booking.domain.errors import NotFound, ValidationFailed
 from booking.domain.users import require_admin
 from booking.lib.timeutil import utcnow, wire_datetime
@@ -100,6 +101,9 @@ def create_place(ctx: Context, actor: User, data: PlaceIn) -> dict[str, object]:
             created_at=utcnow(),
         )
         session.add(place)
+        audit.record(
+            session, actor.id, audit.PLACE_CREATED, name, details={"placeId": str(place.id)}
+        )
         return place_out(place)
 
 
@@ -115,9 +119,14 @@ def update_place(
             raise NotFound("Schlafmöglichkeit nicht gefunden.")
         active = place.is_active if data.is_active is None else data.is_active
         new = (name, data.type, data.max_capacity, active)
-        if new != (place.name, place.type, place.max_capacity, place.is_active):
+        old = (place.name, place.type, place.max_capacity, place.is_active)
+        if new != old:
             place.name, place.type, place.max_capacity, place.is_active = new
             place.changed_at = utcnow()
+            fields = ("name", "type", "maxCapacity", "isActive")
+            changes: dict[str, object] = {"placeId": str(place.id)}
+            changes.update({f: [a, b] for f, a, b in zip(fields, old, new, strict=True) if a != b})
+            audit.record(session, actor.id, audit.PLACE_UPDATED, name, details=changes)
         return place_out(place)
 
 
@@ -140,3 +149,5 @@ def _set_active(ctx: Context, actor: User, place_id: uuid.UUID, active: bool) ->
         if place.is_active != active:
             place.is_active = active
             place.changed_at = utcnow()
+            event = audit.PLACE_REACTIVATED if active else audit.PLACE_DEACTIVATED
+            audit.record(session, actor.id, event, place.name, details={"placeId": str(place.id)})

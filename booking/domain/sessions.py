@@ -69,3 +69,12 @@ def end_session(ctx: Context, token: str) -> None:
 def end_all_sessions(ctx: Context, user_id: int) -> None:
     with ctx.db.write() as session:
         session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+
+
+def log_out_everywhere(ctx: Context, user: User, address: str | None = None) -> None:
+    """The user's own "log out on all devices": every session ends, and the audit log says so."""
+    from booking.domain import audit
+
+    with ctx.db.write() as session:
+        session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        audit.record(session, user.id, audit.LOGOUT_ALL, user.email, address)

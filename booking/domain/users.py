@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from booking.db.models import User
-from booking.domain.errors import AuthFailed, Forbidden, NotFound, ValidationFailed
+from booking.domain import audit, notifications, throttle
+from booking.domain.errors import AuthFailed, Forbidden, NotFound, Throttled, ValidationFailed
 from booking.lib import passwords
 from booking.lib.timeutil import utcnow
 
@@ -134,10 +135,18 @@ def require_admin(user: User) -> None:
 # --- registration and login ----------------------------------------------------------------
 
 
-def register(ctx: Context, email: str, password: str, first_name: str, last_name: str) -> int:
+def register(
+    ctx: Context,
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    address: str | None = None,
+) -> int:
     email = normalise_email(email)
     _check_profile(email, first_name, last_name)
     check_password_rules(password)
+    throttle.attempt(ctx, throttle.REGISTER, email, address)
     password_hash = passwords.hash_password(password)
     token = secrets.token_urlsafe(32)
     now = utcnow()
@@ -158,54 +167,36 @@ def register(ctx: Context, email: str, password: str, first_name: str, last_name
         session.add(user)
         session.flush()
         user_id = user.id
-    _send_verification(ctx, email, first_name, token)
-    _notify_admins_of_registration(ctx, email, f"{first_name} {last_name}".strip())
+        # Queued in this transaction: no account without its mails, no mails without it.
+        notifications.verification(session, ctx, user, token, VERIFICATION_HOURS)
+        notifications.registration(session, ctx, user)
     return user_id
 
 
-def _send_verification(ctx: Context, email: str, first_name: str, token: str) -> None:
-    link = f"{ctx.settings.site_url}/verify-email?token={token}"
-    ctx.send_mail(
-        email,
-        "Bitte bestätigen Sie Ihre E-Mail-Adresse",
-        f"Hallo {first_name},\n\nbitte bestätigen Sie Ihre E-Mail-Adresse innerhalb von "
-        f"{VERIFICATION_HOURS} Stunden über diesen Link:\n\n{link}\n",
-    )
-
-
-def _notify_admins_of_registration(ctx: Context, email: str, name: str) -> None:
-    with ctx.db.read() as session:
-        admins = session.scalars(
-            select(User.email).where(User.role == ADMIN, User.is_active.is_(True))
-        ).all()
-    for admin in admins:
-        ctx.send_mail(
-            admin,
-            "Neue Registrierung wartet auf Freigabe",
-            f"{name} <{email}> hat sich registriert und wartet nach der Bestätigung der "
-            f"E-Mail-Adresse auf Ihre Freigabe:\n\n{ctx.settings.site_url}/admin/users\n",
-        )
-
-
-def verify_email(ctx: Context, token: str) -> None:
+def verify_email(ctx: Context, token: str, address: str | None = None) -> None:
+    throttle.check(ctx, throttle.VERIFY, None, address)
     now = utcnow()
     with ctx.db.write() as session:
         user = session.scalar(
             select(User).where(User.verification_token_hash == _token_hash(token))
         )
         expires = user.verification_token_expires_at if user else None
-        if user is None or user.email_verified or expires is None or expires <= now:
-            raise AuthFailed("Ungültiger oder abgelaufener Verifizierungstoken.")
-        user.email_verified = True
-        user.email_verified_at = now
-        user.verification_token_hash = None
-        user.verification_token_expires_at = None
-        user.changed_at = now
+        valid = user is not None and not user.email_verified and expires and expires > now
+        if user is not None and valid:
+            user.email_verified = True
+            user.email_verified_at = now
+            user.verification_token_hash = None
+            user.verification_token_expires_at = None
+            user.changed_at = now
+    if not valid:
+        throttle.record(ctx, throttle.VERIFY, None, address)
+        raise AuthFailed("Ungültiger oder abgelaufener Verifizierungstoken.")
 
 
-def resend_verification(ctx: Context, email: str) -> None:
+def resend_verification(ctx: Context, email: str, address: str | None = None) -> None:
     """Same outcome for unknown, verified and unverified addresses: no account enumeration."""
     email = normalise_email(email)
+    throttle.attempt(ctx, throttle.VERIFY, email, address)
     token = secrets.token_urlsafe(32)
     now = utcnow()
     with ctx.db.write() as session:
@@ -215,20 +206,30 @@ def resend_verification(ctx: Context, email: str) -> None:
         user.verification_token_hash = _token_hash(token)
         user.verification_token_expires_at = now + timedelta(hours=VERIFICATION_HOURS)
         user.changed_at = now
-        first_name = user.first_name
-    _send_verification(ctx, email, first_name, token)
+        notifications.verification(session, ctx, user, token, VERIFICATION_HOURS)
 
 
-def authenticate(ctx: Context, email: str, password: str) -> User:
-    """Check the credentials and the account state, in the predecessor's order."""
+def authenticate(ctx: Context, email: str, password: str, address: str | None = None) -> User:
+    """Check the credentials and the account state, in the predecessor's order.
+
+    ``address`` is the client's; failures count towards both throttles (docs/security.md) and
+    each refused or failed login writes one ``booking.security`` line."""
     email = normalise_email(email)
+    try:
+        throttle.check(ctx, throttle.LOGIN, email, address)
+    except Throttled:
+        audit.log_login_failure(email, address, "throttled")
+        raise
     with ctx.db.read() as session:
         user = session.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
     if not passwords.verify_password(user.password_hash if user else None, password) or not user:
+        _login_failed(ctx, email, address, "invalid_credentials", user.id if user else None)
         raise AuthFailed(INVALID_LOGIN)
     if not user.email_verified:
+        _login_failed(ctx, email, address, "unverified", user.id)
         raise AuthFailed(NOT_VERIFIED)
     if not user.is_approved_for_booking:
+        _login_failed(ctx, email, address, "unapproved", user.id)
         raise AuthFailed(NOT_APPROVED)
     rehash = passwords.needs_rehash(user.password_hash)
     new_hash = passwords.hash_password(password) if rehash else None
@@ -239,7 +240,21 @@ def authenticate(ctx: Context, email: str, password: str) -> User:
         row.last_login_at = utcnow()
         if new_hash:
             row.password_hash = new_hash
+        throttle.clear(session, throttle.LOGIN, email)
+        audit.record(session, user.id, audit.LOGIN, email, address, {"rehashed": bool(new_hash)})
     return user
+
+
+def _login_failed(
+    ctx: Context, email: str, address: str | None, reason: str, user_id: int | None
+) -> None:
+    """Audit and log a refused login; a wrong password also counts towards the throttles (the
+    other reasons come after a correct password)."""
+    with ctx.db.write() as session:
+        if reason == "invalid_credentials":
+            throttle.record_in(session, ctx.settings, throttle.LOGIN, email, address)
+        audit.record(session, None, audit.LOGIN_FAILED, email, address, {"reason": reason})
+    audit.log_login_failure(email, address, reason)
 
 
 def change_password(ctx: Context, actor: User, current: str, new: str) -> None:
@@ -255,16 +270,18 @@ def change_password(ctx: Context, actor: User, current: str, new: str) -> None:
             raise NotFound("Benutzer nicht gefunden.")
         row.password_hash = new_hash
         row.changed_at = utcnow()
+        audit.record(session, actor.id, audit.PASSWORD_CHANGED, actor.email)
 
 
 RESET_MINUTES = 60
 LANGUAGES = ("de", "en")
 
 
-def request_password_reset(ctx: Context, email: str) -> None:
+def request_password_reset(ctx: Context, email: str, address: str | None = None) -> None:
     """Mail a single-use link valid for an hour; the same outcome whether or not the address
     exists, so the answer reveals nothing (DECISIONS 7)."""
     email = normalise_email(email)
+    throttle.attempt(ctx, throttle.RESET, email, address)
     token = secrets.token_urlsafe(32)
     now = utcnow()
     with ctx.db.write() as session:
@@ -273,31 +290,32 @@ def request_password_reset(ctx: Context, email: str) -> None:
             return
         user.reset_token_hash = _token_hash(token)
         user.reset_token_expires_at = now + timedelta(minutes=RESET_MINUTES)
-        first_name = user.first_name
-    link = f"{ctx.settings.site_url}/reset-password?token={token}"
-    ctx.send_mail(
-        email,
-        "Passwort zurücksetzen",
-        f"Hallo {first_name},\n\nüber diesen Link können Sie innerhalb von {RESET_MINUTES} Minuten "
-        f"ein neues Passwort festlegen:\n\n{link}\n\nWenn Sie das nicht angefordert haben, "
-        "können Sie diese E-Mail ignorieren.\n",
-    )
+        notifications.password_reset(session, ctx, user, token, RESET_MINUTES)
 
 
-def reset_password(ctx: Context, token: str, new_password: str) -> None:
+def reset_password(ctx: Context, token: str, new_password: str, address: str | None = None) -> None:
+    throttle.check(ctx, throttle.RESET, None, address)
     check_password_rules(new_password, "NewPassword")
-    new_hash = passwords.hash_password(new_password)
     now = utcnow()
-    with ctx.db.write() as session:
+    with ctx.db.read() as session:
         user = session.scalar(select(User).where(User.reset_token_hash == _token_hash(token)))
         expires = user.reset_token_expires_at if user else None
-        if user is None or not user.is_active or expires is None or expires <= now:
+        invalid = user is None or not user.is_active or expires is None or expires <= now
+    if invalid:
+        throttle.record(ctx, throttle.RESET, None, address)
+        raise AuthFailed("Ungültiger oder abgelaufener Link zum Zurücksetzen des Passworts.")
+    new_hash = passwords.hash_password(new_password)
+    with ctx.db.write() as session:
+        user = session.scalar(select(User).where(User.reset_token_hash == _token_hash(token)))
+        if user is None:  # used by a parallel request in the meantime
             raise AuthFailed("Ungültiger oder abgelaufener Link zum Zurücksetzen des Passworts.")
         user.password_hash = new_hash
         user.reset_token_hash = None
         user.reset_token_expires_at = None
         user.changed_at = now
         user_id = user.id
+        throttle.clear(session, throttle.LOGIN, user.email)  # the owner may log in again
+        audit.record(session, user_id, audit.PASSWORD_RESET, user.email, address)
     from booking.domain.sessions import end_all_sessions
 
     end_all_sessions(ctx, user_id)
@@ -361,12 +379,8 @@ def approve(ctx: Context, admin: User, user_id: int) -> str:
         user.approved_by_id = admin.id
         user.changed_at = now
         name, email = user.full_name, user.email
-    ctx.send_mail(
-        email,
-        "Ihr Konto wurde freigeschaltet",
-        f"Hallo {name},\n\nIhr Konto wurde freigeschaltet. Sie können sich jetzt anmelden "
-        f"und buchen:\n\n{ctx.settings.site_url}/\n",
-    )
+        audit.record(session, admin.id, audit.USER_APPROVED, email, details={"userId": user_id})
+        notifications.approved(session, ctx, user)
     return f"Benutzer {name} wurde erfolgreich für Buchungen freigeschaltet."
 
 
@@ -380,10 +394,14 @@ def reject(ctx: Context, admin: User, user_id: int, reason: str | None) -> str:
         user.is_active = False
         user.changed_at = now
         name, email = user.full_name, user.email
-    text = f"Hallo {name},\n\nIhre Registrierung wurde leider abgelehnt.\n"
-    if reason and reason.strip():
-        text += f"\nBegründung: {reason.strip()}\n"
-    ctx.send_mail(email, "Ihre Registrierung wurde abgelehnt", text)
+        audit.record(
+            session,
+            admin.id,
+            audit.USER_REJECTED,
+            email,
+            details={"userId": user_id, "reason": (reason or "").strip()[:500]},
+        )
+        notifications.rejected(session, ctx, user, reason)
     return f"Benutzer {name} wurde abgelehnt."
 
 
@@ -416,6 +434,8 @@ def set_booking_right(ctx: Context, admin: User, user_id: int, allowed: bool) ->
             raise AuthFailed("Sie können sich die Buchungsberechtigung nicht selbst entziehen.")
         user.booking_revoked_at = None if allowed else (user.booking_revoked_at or utcnow())
         user.changed_at = utcnow()
+        event = audit.BOOKING_RESTORED if allowed else audit.BOOKING_REVOKED
+        audit.record(session, admin.id, event, user.email, details={"userId": user.id})
     return user
 
 
@@ -427,6 +447,13 @@ def set_role(ctx: Context, admin: User, user_id: int, role: str) -> User:
         user = _managed_user(session, user_id)
         if role == MEMBER and user.role == ADMIN and _other_active_admins(session, user.id) == 0:
             raise AuthFailed("Der letzte Administrator kann nicht herabgestuft werden.")
+        audit.record(
+            session,
+            admin.id,
+            audit.ROLE_CHANGED,
+            user.email,
+            details={"userId": user.id, "from": user.role, "to": role},
+        )
         user.role = role
         user.changed_at = utcnow()
     return user

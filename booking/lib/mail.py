@@ -24,7 +24,9 @@ class SmtpConfig:
     from_name: str = "Booking"
 
 
-def build_message(config: SmtpConfig, to: str, subject: str, body: str) -> EmailMessage:
+def build_message(
+    config: SmtpConfig, to: str, subject: str, body: str, html: str | None = None
+) -> EmailMessage:
     # Imported here: the email package is only needed when a mail goes out.
     from email.message import EmailMessage
     from email.utils import formataddr, make_msgid
@@ -35,12 +37,22 @@ def build_message(config: SmtpConfig, to: str, subject: str, body: str) -> Email
     message["Subject"] = subject
     message["Message-ID"] = make_msgid(domain=config.from_email.rpartition("@")[2] or None)
     message.set_content(body)
+    if html is not None:  # multipart/alternative: plain text first, HTML preferred by readers
+        message.add_alternative(html, subtype="html")
     return message
 
 
-def send(config: SmtpConfig, to: str, subject: str, body: str, timeout: float = 15) -> None:
-    """Send one plain-text mail; raises smtplib/OSError on failure."""
-    message = build_message(config, to, subject, body)
+def send(
+    config: SmtpConfig,
+    to: str,
+    subject: str,
+    body: str,
+    html: str | None = None,
+    timeout: float = 15,
+) -> None:
+    """Send one mail (plain text, plus an HTML alternative when given); raises smtplib/OSError
+    on failure."""
+    message = build_message(config, to, subject, body, html)
     if not config.host:
         log.info("mail (no SMTP host configured) to=%s subject=%r\n%s", to, subject, body)
         return

@@ -1,23 +1,36 @@
 """Argon2id password hashing.
 
-Parameters are OWASP's minimum (19 MiB, t=2, p=1). At most two hashes run at once, so a burst of
-logins costs at most 2 x 19 MiB on a 512 MB board instead of one 19 MiB block per request thread.
+Parameters: m = 19 MiB and p = 1 (OWASP's minimum) with t = 3, one above OWASP's t = 2, so one
+hash takes 20-50 ms on one core of the development machine (t = 3: 29 ms when quiet; about
+0.2-0.5 s on the Pi). `taskset -c 0 uv run python bench/argon2_bench.py` measures it; figures in
+docs/security.md. Hashes with other parameters are upgraded at the next login
+(``users.authenticate``). At most two hashes run at once, so a burst of logins costs at most
+2 x 19 MiB on a 512 MB board instead of one 19 MiB block per request thread.
 """
 
 from __future__ import annotations
 
 import threading
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+PARAMETERS = Parameters(
+    type=Type.ID,
+    version=19,
+    salt_len=16,
+    hash_len=32,
+    time_cost=3,
+    memory_cost=19 * 1024,
+    parallelism=1,
+)
+_hasher = PasswordHasher.from_parameters(PARAMETERS)
 _slots = threading.BoundedSemaphore(2)
 # Verified against when an account does not exist, so both answers take the same time.
 # Made once with the same parameters; hashing it at import would cost 19 MiB of heap.
 _DUMMY_HASH = (
-    "$argon2id$v=19$m=19456,t=2,p=1$qpwZmWimzAyNcTF7mhgu1A$"
-    "wjlj60diHhJRgZCY4nk1yh5pFZD8EilXHtBLkGhtZR4"
+    "$argon2id$v=19$m=19456,t=3,p=1$wy2xWZ6wYHf26elZfmiK+A$"
+    "Y+DekYN7k8cbZRn3/wfu+PGrwC22ADiq6ZqpmZ0/qvQ"
 )
 
 

@@ -7,7 +7,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 
-from booking.web import account, admin, bookings, core, public
+from booking.web import account, admin, audit, bookings, core, public
+from booking.web.i18n import N_
 
 log = logging.getLogger("booking.web")
 CSP = (
@@ -16,12 +17,13 @@ CSP = (
     "object-src 'none'"
 )
 ERROR_TITLES = {
-    400: "Ungültige Anfrage",
-    403: "Keine Berechtigung",
-    404: "Seite nicht gefunden",
-    405: "Nicht erlaubt",
-    413: "Anfrage zu groß",
-    500: "Interner Fehler",
+    400: N_("Ungültige Anfrage"),
+    403: N_("Keine Berechtigung"),
+    404: N_("Seite nicht gefunden"),
+    405: N_("Nicht erlaubt"),
+    413: N_("Anfrage zu groß"),
+    429: N_("Zu viele Versuche"),
+    500: N_("Interner Fehler"),
 }
 
 
@@ -36,7 +38,7 @@ def error_page(request: Request, status: int, message: str | None = None) -> Res
         "errors/error.html",
         status=status,
         code=status,
-        title=ERROR_TITLES.get(status, "Fehler"),
+        title=ERROR_TITLES.get(status, N_("Fehler")),
         message=message,
     )
 
@@ -52,7 +54,7 @@ def serve_static(name: str) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    for module in (public, account, bookings, admin):
+    for module in (public, account, bookings, admin, audit):
         app.include_router(module.router)
     app.add_api_route("/static/{name:path}", serve_static, include_in_schema=False)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
-from booking.api.deps import SESSION_COOKIE, CtxDep
+from booking.api.deps import SESSION_COOKIE, CtxDep, client_address
 from booking.domain import sessions, users
 from booking.domain.errors import AuthFailed, NotFound, ValidationFailed
 from booking.web.core import (
@@ -18,7 +18,7 @@ from booking.web.core import (
     render,
     translator,
 )
-from booking.web.i18n import Translator, negotiate
+from booking.web.i18n import N_, Translator, negotiate
 
 router = page_router()
 
@@ -32,11 +32,11 @@ REGISTER_FIELDS = {
 PROFILE_FIELDS = {"FirstName": "first_name", "LastName": "last_name", "Language": "language"}
 LANGUAGE_CHOICES = ("de", "en", "")  # "" = the browser's choice
 
-RESEND_ANSWER = (
+RESEND_ANSWER = N_(
     "Falls ein unbestätigtes Konto mit dieser Adresse existiert, haben wir eine neue "
     "Bestätigungs-E-Mail gesendet. Bitte prüfen Sie Ihr Postfach."
 )
-FORGOT_ANSWER = (
+FORGOT_ANSWER = N_(
     "Falls ein Konto mit dieser Adresse existiert, haben wir Ihnen einen Link zum Zurücksetzen "
     "des Passworts gesendet. Der Link ist 60 Minuten gültig."
 )
@@ -59,19 +59,19 @@ def _new_password_errors(form: dict[str, str], name: str, confirm: str) -> dict[
     """What the form itself checks: both fields present and equal (the rules are the domain's)."""
     errors: dict[str, str] = {}
     if not form.get(name):
-        errors[name] = "Passwort ist erforderlich"
+        errors[name] = N_("Passwort ist erforderlich")
     if not form.get(confirm):
-        errors[confirm] = "Passwort-Bestätigung ist erforderlich"
+        errors[confirm] = N_("Passwort-Bestätigung ist erforderlich")
     elif form.get(name) and form[name] != form[confirm]:
-        errors[confirm] = "Passwörter stimmen nicht überein"
+        errors[confirm] = N_("Passwörter stimmen nicht überein")
     return errors
 
 
 def _email_error(email: str) -> str | None:
     if not email:
-        return "E-Mail-Adresse ist erforderlich"
+        return N_("E-Mail-Adresse ist erforderlich")
     if not users.EMAIL_RE.match(email):
-        return "Ungültige E-Mail-Adresse"
+        return N_("Ungültige E-Mail-Adresse")
     return None
 
 
@@ -91,9 +91,9 @@ def register(request: Request, form: FormData, ctx: CtxDep) -> Response:
     values = {key: form.get(key, "").strip() for key in ("first_name", "last_name", "email")}
     errors: dict[str, str] = {}
     if not values["first_name"]:
-        errors["first_name"] = "Vorname ist erforderlich"
+        errors["first_name"] = N_("Vorname ist erforderlich")
     if not values["last_name"]:
-        errors["last_name"] = "Nachname ist erforderlich"
+        errors["last_name"] = N_("Nachname ist erforderlich")
     email_error = _email_error(values["email"])
     if email_error:
         errors["email"] = email_error
@@ -101,7 +101,12 @@ def register(request: Request, form: FormData, ctx: CtxDep) -> Response:
     if not errors:
         try:
             users.register(
-                ctx, values["email"], form["password"], values["first_name"], values["last_name"]
+                ctx,
+                values["email"],
+                form["password"],
+                values["first_name"],
+                values["last_name"],
+                client_address(request),
             )
         except ValidationFailed as exc:
             errors = _field_errors(exc, REGISTER_FIELDS)
@@ -137,7 +142,7 @@ def verify(request: Request, form: FormData, ctx: CtxDep) -> Response:
     if not token:
         return render(request, "auth/verify_email.html", 400, state="missing", errors={})
     try:
-        users.verify_email(ctx, token)
+        users.verify_email(ctx, token, client_address(request))
     except AuthFailed as exc:
         return render(
             request,
@@ -175,7 +180,7 @@ def resend(request: Request, form: FormData, ctx: CtxDep) -> Response:
             email=email,
             errors=_translated(request, errors),
         )
-    users.resend_verification(ctx, email)
+    users.resend_verification(ctx, email, client_address(request))
     return redirect("/resend-verification", request, translator(request).gettext(RESEND_ANSWER))
 
 
@@ -201,7 +206,9 @@ def forgot(request: Request, form: FormData, ctx: CtxDep) -> Response:
             email=email,
             errors=_translated(request, errors),
         )
-    users.request_password_reset(ctx, email)  # the same answer whether the account exists
+    users.request_password_reset(
+        ctx, email, client_address(request)
+    )  # the same answer whether the account exists
     return redirect("/forgot-password", request, translator(request).gettext(FORGOT_ANSWER))
 
 
@@ -221,7 +228,7 @@ def reset(request: Request, form: FormData, ctx: CtxDep) -> Response:
     errors = _new_password_errors(form, "password", "password_confirm")
     if not errors:
         try:
-            users.reset_password(ctx, token, form["password"])
+            users.reset_password(ctx, token, form["password"], client_address(request))
         except ValidationFailed as exc:
             errors = _field_errors(exc, {"NewPassword": "password"})
         except AuthFailed as exc:
@@ -276,11 +283,11 @@ def save_profile(request: Request, user: PageUser, form: FormData, ctx: CtxDep) 
     values = {key: form.get(key, "").strip() for key in ("first_name", "last_name", "language")}
     errors: dict[str, str] = {}
     if not values["first_name"]:
-        errors["first_name"] = "Vorname ist erforderlich"
+        errors["first_name"] = N_("Vorname ist erforderlich")
     if not values["last_name"]:
-        errors["last_name"] = "Nachname ist erforderlich"
+        errors["last_name"] = N_("Nachname ist erforderlich")
     if values["language"] not in LANGUAGE_CHOICES:
-        errors["language"] = "Bitte wählen Sie eine Sprache aus der Liste."
+        errors["language"] = N_("Bitte wählen Sie eine Sprache aus der Liste.")
     if not errors:
         language = values["language"] or None
         try:
@@ -301,7 +308,7 @@ def change_password(request: Request, user: PageUser, form: FormData, ctx: CtxDe
     check_csrf(request, form)
     errors: dict[str, str] = {}
     if not form.get("current_password"):
-        errors["current_password"] = "Das aktuelle Passwort ist erforderlich"  # noqa: S105
+        errors["current_password"] = N_("Das aktuelle Passwort ist erforderlich")
     errors.update(_new_password_errors(form, "new_password", "new_password_confirm"))
     if not errors:
         try:
@@ -319,7 +326,7 @@ def change_password(request: Request, user: PageUser, form: FormData, ctx: CtxDe
 @router.post("/profile/logout-all")
 def logout_everywhere(request: Request, user: PageUser, form: FormData, ctx: CtxDep) -> Response:
     check_csrf(request, form)
-    sessions.end_all_sessions(ctx, user.id)
+    sessions.log_out_everywhere(ctx, user, client_address(request))
     message = translator(request).gettext("Sie wurden auf allen Geräten abgemeldet.")
     response = redirect("/login", request, message)
     response.delete_cookie(SESSION_COOKIE, path="/")

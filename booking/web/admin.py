@@ -32,7 +32,7 @@ from booking.web.core import (
     static_url,
     translator,
 )
-from booking.web.i18n import Translator
+from booking.web.i18n import N_, Translator
 
 router = page_router()
 OCCUPANCY_DAYS = 30
@@ -48,18 +48,18 @@ EMAIL_FIELDS = {
 # The domain keeps the predecessor's (English, framework-default) texts for the API; the pages
 # show German ones. Only the wording changes here, never the rule.
 FIELD_MESSAGES = {
-    "The Name field is required.": "Name ist erforderlich",
-    "The field Name must be a string with a minimum length of 1 and a maximum length of 100.": (
+    "The Name field is required.": N_("Name ist erforderlich"),
+    "The field Name must be a string with a minimum length of 1 and a maximum length of 100.": N_(
         "Der Name darf höchstens 100 Zeichen lang sein"
     ),
-    "The field MaxCapacity must be between 1 and 100.": (
+    "The field MaxCapacity must be between 1 and 100.": N_(
         "Die Kapazität muss zwischen 1 und 100 liegen"
     ),
-    "The SmtpHost field is required.": "SMTP Server ist erforderlich",
-    "The SmtpUsername field is required.": "Benutzername ist erforderlich",
-    "The SmtpPassword field is required.": "Passwort ist erforderlich",
-    "The FromName field is required.": "Absender-Name ist erforderlich",
-    "The FromEmail field is required.": "Absender-E-Mail ist erforderlich",
+    "The SmtpHost field is required.": N_("SMTP Server ist erforderlich"),
+    "The SmtpUsername field is required.": N_("Benutzername ist erforderlich"),
+    "The SmtpPassword field is required.": N_("Passwort ist erforderlich"),
+    "The FromName field is required.": N_("Absender-Name ist erforderlich"),
+    "The FromEmail field is required.": N_("Absender-E-Mail ist erforderlich"),
 }
 
 
@@ -214,7 +214,7 @@ def _find_user(ctx: CtxDep, user_id: int) -> User:
     for user in users.all_users(ctx):
         if user.id == user_id:
             return user
-    raise PageError(404, "Benutzer nicht gefunden.")
+    raise PageError(404, N_("Benutzer nicht gefunden."))
 
 
 @router.get("/admin/users")
@@ -385,10 +385,10 @@ def _place_input(form: dict[str, str]) -> tuple[dict[str, str], PlaceIn | None, 
     errors: dict[str, str] = {}
     kind = int(values["type"]) if values["type"].isdigit() else -1
     if kind not in PLACE_TYPES:
-        errors["type"] = "Bitte wählen Sie einen Typ"
+        errors["type"] = N_("Bitte wählen Sie einen Typ")
     capacity = int(values["capacity"]) if values["capacity"].isdigit() else None
     if capacity is None:
-        errors["capacity"] = "Die Kapazität muss zwischen 1 und 100 liegen"
+        errors["capacity"] = N_("Die Kapazität muss zwischen 1 und 100 liegen")
     if errors or capacity is None:
         return values, None, errors
     return values, PlaceIn(name=values["name"], type=kind, max_capacity=capacity), errors
@@ -458,7 +458,7 @@ def deactivate(
         places.deactivate_place(ctx, admin, _place_id(place_id))
     except NotFound as exc:
         raise PageError(404, exc.message) from exc
-    return _back(request, "/admin/places", "Die Schlafmöglichkeit wurde deaktiviert.")
+    return _back(request, "/admin/places", N_("Die Schlafmöglichkeit wurde deaktiviert."))
 
 
 @router.post("/admin/places/{place_id}/reactivate")
@@ -470,7 +470,7 @@ def reactivate(
         places.reactivate_place(ctx, admin, _place_id(place_id))
     except NotFound as exc:
         raise PageError(404, exc.message) from exc
-    return _back(request, "/admin/places?inactive=1", "Die Schlafmöglichkeit ist wieder aktiv.")
+    return _back(request, "/admin/places?inactive=1", N_("Die Schlafmöglichkeit ist wieder aktiv."))
 
 
 # --- e-mail settings ------------------------------------------------------------------------
@@ -522,9 +522,9 @@ def save_email(request: Request, admin: PageAdmin, form: FormData, ctx: CtxDep) 
     errors: dict[str, str] = {}
     port = values["smtp_port"]
     if not port.isdigit() or not 1 <= int(port) <= 65535:
-        errors["smtp_port"] = "Der Port muss eine Zahl zwischen 1 und 65535 sein"
+        errors["smtp_port"] = N_("Der Port muss eine Zahl zwischen 1 und 65535 sein")
     if values["from_email"] and not users.EMAIL_RE.match(values["from_email"]):
-        errors["from_email"] = "Ungültige E-Mail-Adresse"
+        errors["from_email"] = N_("Ungültige E-Mail-Adresse")
     password = form.get("smtp_password", "")
     stored_password = bool(email_settings.read_settings(ctx)["smtpPassword"])
     if stored_password and password in ("", email_settings.MASK):
@@ -540,15 +540,15 @@ def save_email(request: Request, admin: PageAdmin, form: FormData, ctx: CtxDep) 
                 from_email=values["from_email"],
                 use_tls=values["use_tls"],
             )
-            email_settings.save_settings(ctx, data)
+            email_settings.save_settings(ctx, data, admin)
         except ValidationError as exc:
             for error in exc.errors():
                 name = f"{error['loc'][0]}" if error["loc"] else "_form"
-                errors.setdefault(name, "Der Wert ist zu lang")
+                errors.setdefault(name, N_("Der Wert ist zu lang"))
         except ValidationFailed as exc:
             errors = _field_errors(exc, EMAIL_FIELDS)
         else:
-            message = "E-Mail-Einstellungen wurden erfolgreich gespeichert."
+            message = N_("E-Mail-Einstellungen wurden erfolgreich gespeichert.")
             return _back(request, "/admin/email", message)
     return _email_page(request, ctx, 400, values=values, errors=errors)
 
@@ -559,9 +559,9 @@ def test_email(request: Request, admin: PageAdmin, form: FormData, ctx: CtxDep) 
     to = form.get("test_email", "").strip()
     error = None
     if not to:
-        error = "Bitte geben Sie eine E-Mail-Adresse für den Test ein."
+        error = N_("Bitte geben Sie eine E-Mail-Adresse für den Test ein.")
     elif not users.EMAIL_RE.match(to):
-        error = "Ungültige E-Mail-Adresse"
+        error = N_("Ungültige E-Mail-Adresse")
     if error is None:
         try:
             message = email_settings.send_test_mail(ctx, to, None, None)

@@ -580,7 +580,8 @@ class HistoryText:
         for item in value or []:
             name = self.place_names.get(str(item.get("sleepingAccommodationId")))
             persons = self.t.ngettext("{n} Person", "{n} Personen", int(item.get("personCount", 0)))
-            parts.append(f"{name or self.t.gettext('Unbekannte Schlafmöglichkeit')} ({persons})")
+            name = name or self.t.gettext("Unbekannte Schlafmöglichkeit")
+            parts.append(f"{name} ({persons})")
         return ", ".join(parts) or self.t.gettext("(keine)")
 
     def value(self, key: str, value: Any) -> str:
@@ -753,7 +754,8 @@ def _do(
         raise PageError(404, N_("Buchung nicht gefunden.")) from exc
     except BusinessRuleViolation as exc:
         return _error_redirect(request, f"/bookings/{booking_id}", rule_message(exc, t))
-    return redirect(target, request, t.gettext(CONFIRMATIONS[action]["done"]))
+    done = CONFIRMATIONS[action]["done"]
+    return redirect(target, request, t.gettext(done))
 
 
 @router.get("/bookings/{booking_id:uuid}/cancel")

@@ -105,8 +105,10 @@ def check_csrf(request: Request, form: dict[str, str]) -> None:
     if not sent or not hmac.compare_digest(sent, csrf_token(request)):
         raise PageError(
             403,
-            "Das Formular ist abgelaufen oder wurde nicht von dieser Seite gesendet. "
-            "Bitte laden Sie die Seite neu und versuchen Sie es erneut.",
+            N_(
+                "Das Formular ist abgelaufen oder wurde nicht von dieser Seite gesendet. "
+                "Bitte laden Sie die Seite neu und versuchen Sie es erneut."
+            ),
         )
 
 
@@ -175,7 +177,7 @@ def require_user(user: MaybeUser) -> User:
 
 def require_admin(user: Annotated[User, Depends(require_user)]) -> User:
     if not user.is_admin:
-        raise PageError(403, "Diese Seite ist Administratoren vorbehalten.")
+        raise PageError(403, N_("Diese Seite ist Administratoren vorbehalten."))
     return user
 
 
@@ -196,14 +198,14 @@ async def form_data(request: Request) -> dict[str, str]:
     """URL-encoded form fields (last value wins; ``getlist`` is not needed by our forms)."""
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
-        raise PageError(413, "Die Anfrage ist zu groß.")
+        raise PageError(413, N_("Die Anfrage ist zu groß."))
     content_type = request.headers.get("content-type", "")
     if body and not content_type.startswith("application/x-www-form-urlencoded"):
-        raise PageError(400, "Unerwartetes Formularformat.")
+        raise PageError(400, N_("Unerwartetes Formularformat."))
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise PageError(400, "Das Formular konnte nicht gelesen werden.") from exc
+        raise PageError(400, N_("Das Formular konnte nicht gelesen werden.")) from exc
     fields: dict[str, str] = {}
     for key, value in pairs:
         if key in fields and key.endswith("[]"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
-from booking.api.deps import SESSION_COOKIE, CtxDep
+from booking.api.deps import SESSION_COOKIE, CtxDep, client_address
 from booking.domain import sessions, users
-from booking.domain.errors import AuthFailed
+from booking.domain.errors import AuthFailed, Throttled
 from booking.web.core import (
     CSRF_COOKIE,
     FormData,
@@ -18,6 +18,7 @@ from booking.web.core import (
     render,
     safe_next,
     set_cookie,
+    translator,
 )
 
 router = page_router()
@@ -41,23 +42,30 @@ def login_form(request: Request, user: MaybeUser, next: str = "/bookings") -> Re
 def login(request: Request, form: FormData, ctx: CtxDep) -> Response:
     check_csrf(request, form)
     email, target = form.get("email", "").strip(), safe_next(form.get("next"))
+    t = translator(request)
     errors: dict[str, str] = {}
+    status, headers = 400, {}
     if not email:
-        errors["email"] = "E-Mail-Adresse ist erforderlich"
+        errors["email"] = t.gettext("E-Mail-Adresse ist erforderlich")
     if not form.get("password"):
-        errors["password"] = "Passwort ist erforderlich"  # noqa: S105 - a message, not a secret
+        errors["password"] = t.gettext("Passwort ist erforderlich")
     if not errors:
         try:
-            user = users.authenticate(ctx, email, form["password"])
+            user = users.authenticate(ctx, email, form["password"], client_address(request))
         except AuthFailed as exc:
-            errors["_form"] = exc.message
+            errors["_form"] = t.gettext(exc.message)
+        except Throttled as exc:
+            errors["_form"] = t.gettext(exc.message)
+            status, headers = 429, {"Retry-After": str(exc.retry_after)}
         else:
             response = redirect(target)
             token = sessions.start_session(ctx, user.id)
             set_cookie(response, ctx, SESSION_COOKIE, token, sessions.IDLE_DAYS * 86400)
             response.delete_cookie(CSRF_COOKIE, path="/")
             return response
-    return render(request, "auth/login.html", 400, errors=errors, email=email, next=target)
+    page = render(request, "auth/login.html", status, errors=errors, email=email, next=target)
+    page.headers.update(headers)
+    return page
 
 
 @router.post("/logout")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import timedelta
 
@@ -12,6 +11,7 @@ from sqlalchemy import update
 from booking.db.models import User
 from booking.lib.timeutil import utcnow
 from tests.factories import PASSWORD, auth_headers, booking_body, make_user
+from tests.mails import mails
 
 ALREADY_APPROVED = {"message": "Benutzer nicht gefunden oder bereits freigegeben."}
 ALREADY_PROCESSED = {"message": "Benutzer nicht gefunden oder bereits verarbeitet."}
@@ -89,8 +89,7 @@ def test_it_routes_admin_paths_case_insensitively(client, ctx, alice):
 # --- approve and reject --------------------------------------------------------------------
 
 
-def test_it_approves_a_pending_user_who_can_then_log_in(client, ctx, alice, caplog):
-    caplog.set_level(logging.INFO, logger="booking.mail")
+def test_it_approves_a_pending_user_who_can_then_log_in(client, ctx, alice):
     dora = pending_user(ctx)
     response = client.post(f"/api/admin/users/{dora.id}/approve", headers=auth_headers(ctx, alice))
     assert response.status_code == 200
@@ -98,7 +97,7 @@ def test_it_approves_a_pending_user_who_can_then_log_in(client, ctx, alice, capl
         "message": "Benutzer Dora Diehl wurde erfolgreich für Buchungen freigeschaltet."
     }
     assert login(client, "dora@example.com").status_code == 200
-    assert "dora@example.com" in [r.args[0] for r in caplog.records if r.name == "booking.mail"]
+    assert [m.subject for m in mails(ctx, "dora@example.com")] == ["Ihr Konto wurde freigeschaltet"]
     with ctx.db.read() as session:
         row = session.get(User, dora.id)
         assert row is not None and row.approved_by_id == alice.id
@@ -121,8 +120,7 @@ def test_it_refuses_to_approve_a_user_not_in_the_queue(client, ctx, alice, targe
     assert (response.status_code, response.json()) == (400, ALREADY_APPROVED)
 
 
-def test_it_rejects_a_pending_user_with_a_mailed_reason(client, ctx, alice, caplog):
-    caplog.set_level(logging.INFO, logger="booking.mail")
+def test_it_rejects_a_pending_user_with_a_mailed_reason(client, ctx, alice):
     dora = pending_user(ctx)
     response = client.post(
         f"/api/admin/users/{dora.id}/reject",
@@ -133,7 +131,7 @@ def test_it_rejects_a_pending_user_with_a_mailed_reason(client, ctx, alice, capl
         200,
         {"message": "Benutzer Dora Diehl wurde abgelehnt."},
     )
-    mailed = [r.getMessage() for r in caplog.records if r.args and r.args[0] == "dora@example.com"]
+    mailed = [m.text for m in mails(ctx, "dora@example.com")]
     assert len(mailed) == 1 and "Unbekannte Person" in mailed[0]
 
 
@@ -169,8 +167,7 @@ def test_it_requires_a_body_to_reject(client, ctx, alice):
     assert response.json()["errors"] == {"": ["A non-empty request body is required."]}
 
 
-def test_it_walks_the_whole_registration_journey(client, ctx, alice, caplog):
-    caplog.set_level(logging.INFO, logger="booking.mail")
+def test_it_walks_the_whole_registration_journey(client, ctx, alice):
     registered = client.post(
         "/api/auth/register",
         json={
@@ -182,7 +179,7 @@ def test_it_walks_the_whole_registration_journey(client, ctx, alice, caplog):
     )
     assert registered.status_code == 200
     user_id = registered.json()["userId"]
-    token = [m for r in caplog.records for m in LINK.findall(r.getMessage())][-1]
+    token = [t for mail in mails(ctx) for t in LINK.findall(mail.text)][-1]
     headers = auth_headers(ctx, alice)
     assert client.get("/api/admin/users/pending", headers=headers).json() == []
 

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 import re
 import time
 from datetime import timedelta
@@ -20,6 +19,7 @@ from booking.api.deps import token_key
 from booking.db.models import User
 from booking.lib.timeutil import utcnow
 from tests.factories import PASSWORD, auth_headers, make_user
+from tests.mails import mails as outbox_mails
 
 CLAIM_ID = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"
 CLAIM_EMAIL = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
@@ -53,18 +53,13 @@ def register_body(email: str = "dora@example.com", **overrides: str) -> dict[str
     return body
 
 
-def mails(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str, str]]:
-    """(to, subject, body) of every mail written to the log (no SMTP host configured)."""
-    found = []
-    for record in caplog.records:
-        if record.name == "booking.mail" and record.getMessage().startswith("mail "):
-            to, subject, body = record.args  # type: ignore[misc]
-            found.append((str(to), str(subject), str(body)))
-    return found
+def mails(client) -> list[tuple[str, str, str]]:
+    """(to, subject, text) of every mail the app queued in the outbox."""
+    return [(m.to, m.subject, m.text) for m in outbox_mails(client)]
 
 
-def token_mailed_to(caplog: pytest.LogCaptureFixture, email: str) -> str:
-    tokens = [m for to, _, body in mails(caplog) if to == email for m in LINK.findall(body)]
+def token_mailed_to(client, email: str) -> str:
+    tokens = [m for to, _, body in mails(client) if to == email for m in LINK.findall(body)]
     assert tokens, f"no verification link mailed to {email}"
     return tokens[-1]
 
@@ -315,15 +310,14 @@ def test_it_refuses_a_token_of_a_user_deactivated_after_issue(client, ctx, bob):
 # --- registration and verification ---------------------------------------------------------
 
 
-def test_it_registers_a_user_and_mails_a_verification_link(client, caplog):
-    caplog.set_level(logging.INFO, logger="booking.mail")
+def test_it_registers_a_user_and_mails_a_verification_link(client):
     response = client.post("/api/auth/register", json=register_body())
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"message", "userId"}
     assert body["message"] == REGISTERED
     assert isinstance(body["userId"], int)
-    assert token_mailed_to(caplog, "dora@example.com")
+    assert token_mailed_to(client, "dora@example.com")
 
 
 def test_it_stores_registered_emails_normalised(client, ctx):
@@ -396,10 +390,9 @@ def test_it_reports_blank_registration_fields(client):
     assert response.json()["errors"] == {"FirstName": ["The FirstName field is required."]}
 
 
-def test_it_verifies_with_the_mailed_token_once(client, ctx, caplog):
-    caplog.set_level(logging.INFO, logger="booking.mail")
+def test_it_verifies_with_the_mailed_token_once(client, ctx):
     user_id = client.post("/api/auth/register", json=register_body()).json()["userId"]
-    token = token_mailed_to(caplog, "dora@example.com")
+    token = token_mailed_to(client, "dora@example.com")
 
     first = client.post("/api/auth/verify-email", json={"token": token})
     assert (first.status_code, first.json()) == (200, VERIFIED)
@@ -416,10 +409,9 @@ def test_it_refuses_an_unknown_verification_token(client):
     assert (response.status_code, response.json()) == (400, BAD_TOKEN)
 
 
-def test_it_refuses_an_expired_verification_token(client, ctx, caplog):
-    caplog.set_level(logging.INFO, logger="booking.mail")
+def test_it_refuses_an_expired_verification_token(client, ctx):
     client.post("/api/auth/register", json=register_body())
-    token = token_mailed_to(caplog, "dora@example.com")
+    token = token_mailed_to(client, "dora@example.com")
     with ctx.db.write() as session:
         session.execute(
             update(User)
@@ -430,20 +422,18 @@ def test_it_refuses_an_expired_verification_token(client, ctx, caplog):
     assert (response.status_code, response.json()) == (400, BAD_TOKEN)
 
 
-def test_it_needs_approval_after_verification(client, caplog):
-    caplog.set_level(logging.INFO, logger="booking.mail")
+def test_it_needs_approval_after_verification(client):
     client.post("/api/auth/register", json=register_body())
     client.post(
-        "/api/auth/verify-email", json={"token": token_mailed_to(caplog, "dora@example.com")}
+        "/api/auth/verify-email", json={"token": token_mailed_to(client, "dora@example.com")}
     )
     response = login(client, "dora@example.com")
     assert (response.status_code, response.json()) == (400, NOT_APPROVED)
 
 
-def test_it_notifies_administrators_of_a_registration(client, alice, caplog):
-    caplog.set_level(logging.INFO, logger="booking.mail")
+def test_it_notifies_administrators_of_a_registration(client, alice):
     client.post("/api/auth/register", json=register_body())
-    recipients = [to for to, _, _ in mails(caplog)]
+    recipients = [to for to, _, _ in mails(client)]
     assert "alice@example.com" in recipients
 
 
@@ -457,21 +447,18 @@ def test_it_answers_resend_the_same_for_every_address(client, ctx, bob, email):
     assert (response.status_code, response.json()) == (200, RESENT)
 
 
-def test_it_mails_only_unverified_addresses_on_resend(client, ctx, bob, caplog):
+def test_it_mails_only_unverified_addresses_on_resend(client, ctx, bob):
     make_user(ctx, "eve@example.com", verified=False, approved=False)
-    caplog.set_level(logging.INFO, logger="booking.mail")
     for email in ("nobody@example.com", "bob@example.com", "EVE@example.com"):
         client.post("/api/auth/resend-verification", json={"email": email})
-    assert [to for to, _, _ in mails(caplog)] == ["eve@example.com"]
+    assert [to for to, _, _ in mails(client)] == ["eve@example.com"]
 
 
-def test_it_replaces_the_token_on_resend(client, caplog):
-    caplog.set_level(logging.INFO, logger="booking.mail")
+def test_it_replaces_the_token_on_resend(client):
     client.post("/api/auth/register", json=register_body())
-    old = token_mailed_to(caplog, "dora@example.com")
-    caplog.clear()
+    old = token_mailed_to(client, "dora@example.com")
     client.post("/api/auth/resend-verification", json={"email": "dora@example.com"})
-    new = token_mailed_to(caplog, "dora@example.com")
+    new = token_mailed_to(client, "dora@example.com")
     assert new != old
     stale = client.post("/api/auth/verify-email", json={"token": old})
     assert (stale.status_code, stale.json()) == (400, BAD_TOKEN)
@@ -547,4 +534,7 @@ def test_it_reports_liveness(client, path):
 def test_it_reports_readiness(client):
     response = client.get("/health/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "migrations": "ok", "mail": "ok"},
+    }

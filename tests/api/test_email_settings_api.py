@@ -15,6 +15,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import text
 
+from booking.domain import outbox
 from tests.factories import auth_headers
 
 BASE = "/api/admin/email-settings"
@@ -274,6 +275,8 @@ def test_it_uses_saved_settings_for_application_mail(client, ctx, alice, smtp):
         },
     )
     assert registered.status_code == 200
+    assert smtp.envelopes == []  # requests only queue mail; the outbox sender delivers it
+    assert outbox.Sender(ctx).run_once() == 2
     recipients = sorted(rcpt for _, rcpts in smtp.envelopes for rcpt in rcpts)
     assert recipients == ["alice@example.com", "dora@example.com"]
 

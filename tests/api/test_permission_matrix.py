@@ -244,6 +244,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/admin/email-settings/test"): Row(
         mail_test_url, ADMIN, lambda w: {"toEmail": "someone@example.com"}
     ),
+    # admin: audit log
+    ("GET", "/api/admin/audit"): Row(lambda w: "/api/admin/audit?limit=5", ADMIN),
 }
 
 

@@ -24,7 +24,7 @@ COMPOSE = ROOT / ".venv" / "bin" / "docker-compose"
 FAKE_DOCKER = """\
 #!/usr/bin/env bash
 # Records the call (with the colour versions bluegreen.sh passes) and plays the daemon.
-echo "docker $* [blue=${BOOKING_BLUE_VERSION:-} green=${BOOKING_GREEN_VERSION:-}]" >>"$FAKE_LOG"
+echo "docker $* [blue=${DEPLOY_BLUE_VERSION:-} green=${DEPLOY_GREEN_VERSION:-}]" >>"$FAKE_LOG"
 state="$(dirname "$FAKE_LOG")"
 last="${!#}"
 case "$*" in
@@ -70,7 +70,7 @@ def _compose_config(*extra: str) -> dict:
 
 
 def test_it_validates_the_compose_override_and_makes_green_a_twin_of_blue() -> None:
-    config = _compose_config("BOOKING_BLUE_VERSION=v1.0.0", "BOOKING_GREEN_VERSION=v1.1.0")
+    config = _compose_config("DEPLOY_BLUE_VERSION=v1.0.0", "DEPLOY_GREEN_VERSION=v1.1.0")
     services = config["services"]
     blue, green = services["app"], services["app-green"]
     assert blue["image"].endswith(":v1.0.0") and green["image"].endswith(":v1.1.0")

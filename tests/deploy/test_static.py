@@ -201,7 +201,8 @@ def test_it_passes_secrets_only_as_files(model: dict[str, Any]) -> None:
 
 
 def test_it_documents_every_variable_in_the_env_example() -> None:
-    used = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", COMPOSE_PROD.read_text()))
+    compose_text = COMPOSE_PROD.read_text() + (DEPLOY / "compose.bluegreen.yml").read_text()
+    used = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", compose_text))
     documented = set(
         re.findall(r"^([A-Z][A-Z0-9_]*)=", (DEPLOY / ".env.example").read_text(), re.M)
     )

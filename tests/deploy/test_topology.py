@@ -138,7 +138,7 @@ def test_it_serves_health_and_the_api_over_https(stack: Stack) -> None:
         assert health.http_version == "HTTP/1.1"
         ready = client.get("/health/ready")
         assert ready.status_code == 200, ready.text
-        assert ready.json()["checks"] == {"database": "ok", "migrations": "ok"}
+        assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "mail": "ok"}
         token = _login(client)
         me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200 and me.json()["email"] == ADMIN_EMAIL

@@ -98,6 +98,7 @@ def test_admin_pages_render_for_admins(admin, bob, room, page):
         "Benutzer",
         "Schlafmöglichkeiten",
         "E-Mail",
+        "Protokoll",
     ]
     assert len(nav.find_all("a", aria_current="page")) == 1
     assert doc.one("h1").text
@@ -192,7 +193,7 @@ def test_reject_with_reason(admin, ctx, mail_log):  # noqa: F811
     response = confirm_and_post(admin, link["href"], reason="Nur für Familienmitglieder")
     assert response.headers["location"] == "/admin/users"
     assert flash_text(admin, "/admin/users") == "Benutzer Eva Person wurde abgelehnt."
-    mails = [r.getMessage() for r in mail_log.records if "to=eva@example.com" in r.getMessage()]
+    mails = [mail.text for mail in mail_log.to("eva@example.com")]
     assert "Begründung: Nur für Familienmitglieder" in mails[-1]
     doc = get(admin, "/admin/users")
     assert doc.find("tr", id=f"pending-{eva.id}") is None
