@@ -349,7 +349,10 @@ class Tab:
         return re.sub(r"^https?://[^/]+", "", self.page.url)
 
     def press(self, locator: Any) -> None:
-        """Tap on the phone, click on the desktop."""
+        """Tap on the phone, click on the desktop — once the page's deferred scripts have run,
+        as a person would: a click before ``load`` would follow the no-JS link instead of
+        opening the dialog the script attaches."""
+        self.page.wait_for_load_state("load")
         if self.ui.viewport == "phone":
             locator.tap()
         else:
