@@ -38,8 +38,6 @@ import json
 import os
 import platform
 import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +48,8 @@ from pathlib import Path
 from statistics import median, quantiles
 from typing import Any
 from urllib.parse import urlencode, urlsplit
+
+from api_bench import booking_cli, cpu_model, free_port, stop_server  # same folder
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -66,13 +66,6 @@ UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 # --- machine info ----------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def git(*args: str) -> str:
@@ -370,26 +363,6 @@ def measure(browser: Browser, page: Page, assets: AssetCache, runs: int) -> dict
 # --- server lifecycle --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def booking_cli(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "booking", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"booking {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
-    return out.stdout.strip()
-
-
 def start_server(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -416,17 +389,6 @@ def start_server(env: dict[str, str], port: int, log_path: Path) -> subprocess.P
         time.sleep(0.1)
     process.kill()
     raise RuntimeError("server did not answer /health within 60 s")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> int | None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
 
 
 def scan_log(log_path: Path) -> dict[str, Any]:
