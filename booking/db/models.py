@@ -233,3 +233,15 @@ class AuditEvent(Base):
     subject: Mapped[str | None] = mapped_column(String(300))
     client_address: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+# --- two-factor authentication (migration 0004) ---
+
+
+# --- OpenID Connect identities (migration 0005) ---
+
+
+# --- email change, session hardening (migration 0006) ---
+
+
+# --- house rules, closed periods, calendar feeds (migration 0007) ---
