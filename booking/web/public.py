@@ -6,7 +6,9 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from booking.api.deps import SESSION_COOKIE, CtxDep, client_address
+from booking.db.models import User
 from booking.domain import sessions, users
+from booking.domain.context import Context
 from booking.domain.errors import AuthFailed, Throttled
 from booking.web.core import (
     CSRF_COOKIE,
@@ -58,14 +60,20 @@ def login(request: Request, form: FormData, ctx: CtxDep) -> Response:
             errors["_form"] = t.gettext(exc.message)
             status, headers = 429, {"Retry-After": str(exc.retry_after)}
         else:
-            response = redirect(target)
-            token = sessions.start_session(ctx, user.id)
-            set_cookie(response, ctx, SESSION_COOKIE, token, sessions.IDLE_DAYS * 86400)
-            response.delete_cookie(CSRF_COOKIE, path="/")
-            return response
+            return finish_login(request, ctx, user, target)
     page = render(request, "auth/login.html", status, errors=errors, email=email, next=target)
     page.headers.update(headers)
     return page
+
+
+def finish_login(request: Request, ctx: Context, user: User, target: str) -> Response:
+    """The one way a browser becomes logged in (password or OpenID Connect): a fresh session
+    token, so a token planted before login is worthless."""
+    response = redirect(target)
+    token = sessions.start_session(ctx, user.id)
+    set_cookie(response, ctx, SESSION_COOKIE, token, sessions.IDLE_DAYS * 86400)
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
 
 
 @router.post("/logout")
