@@ -1,4 +1,4 @@
-"""house rules, closed periods, calendar feeds
+"""indexes for large data sets
 
 Revision ID: 20261126_0008
 Revises: 20261126_0007
