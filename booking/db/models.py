@@ -244,4 +244,10 @@ class AuditEvent(Base):
 # --- email change, session hardening (migration 0006) ---
 
 
-# --- house rules, closed periods, calendar feeds (migration 0007) ---
+# --- house rules, closed periods, fair-use quota (migration 0007) ---
+
+
+# --- indexes for large data sets (migration 0008) ---
+
+
+# --- calendar feeds (migration 0009) ---

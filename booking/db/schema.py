@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-HEAD = "20261126_0008"
+HEAD = "20261126_0009"
 
 
 def current_revision(engine: Engine) -> str | None:

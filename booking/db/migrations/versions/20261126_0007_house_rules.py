@@ -1,4 +1,4 @@
-"""house rules, closed periods, calendar feeds
+"""house rules, closed periods, fair-use quota
 
 Revision ID: 20261126_0007
 Revises: 20261126_0006
