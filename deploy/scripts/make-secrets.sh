@@ -8,6 +8,8 @@
 #   database_url       postgresql://$POSTGRES_USER:<password>@db:5432/$POSTGRES_DB (app, uid 1001)
 #   secret_key         BOOKING_SECRET_KEY, 64 random URL-safe characters (app, uid 1001)
 #   smtp_password      BOOKING_SMTP_PASSWORD: empty; write your SMTP password into it (app)
+#   postgres_monitor_password  the postgres exporter's pg_monitor login (db creates the role at
+#                      its first start; the exporter, uid 65534, reads it through its group)
 #
 # Never overwrites: if any file exists the script stops before writing anything (rotate a
 # secret by hand, knowing what it breaks). Everything is created under umask 077. Compose
@@ -24,8 +26,9 @@ db_name="${POSTGRES_DB:-booking}"
 db_host="${POSTGRES_HOST:-db}"
 app_uid="${APP_UID:-1001}"
 postgres_uid="${POSTGRES_UID:-70}"
+exporter_gid="${EXPORTER_GID:-65534}"
 
-files=(postgres_password database_url secret_key smtp_password)
+files=(postgres_password database_url secret_key smtp_password postgres_monitor_password)
 for name in "${files[@]}"; do
     if [[ -e "$dir/$name" ]]; then
         echo "make-secrets: $dir/$name exists; refusing to overwrite any secret" >&2
@@ -49,19 +52,27 @@ printf '%s' "$password" >"$dir/postgres_password"
 printf 'postgresql://%s:%s@%s:5432/%s' "$db_user" "$password" "$db_host" "$db_name" >"$dir/database_url"
 printf '%s' "$(random_text 48)" >"$dir/secret_key"
 : >"$dir/smtp_password"
+printf '%s' "$(random_text 32)" >"$dir/postgres_monitor_password"
 set +o noclobber
 
-owner_of() { if [[ "$1" == postgres_password ]]; then echo "$postgres_uid"; else echo "$app_uid"; fi; }
+owner_of() {
+    case "$1" in
+        postgres_password) echo "$postgres_uid:$postgres_uid" ;;
+        postgres_monitor_password) echo "$postgres_uid:$exporter_gid" ;;
+        *) echo "$app_uid:$app_uid" ;;
+    esac
+}
+mode_of() { if [[ "$1" == postgres_monitor_password ]]; then echo 0440; else echo 0400; fi; }
 if [[ "$(id -u)" == 0 ]]; then
     for name in "${files[@]}"; do
-        chown "$(owner_of "$name"):$(owner_of "$name")" "$dir/$name"
-        chmod 0400 "$dir/$name"
+        chown "$(owner_of "$name")" "$dir/$name"
+        chmod "$(mode_of "$name")" "$dir/$name"
     done
-    echo "make-secrets: wrote ${files[*]} to $dir (mode 0400, owned by the container users)"
+    echo "make-secrets: wrote ${files[*]} to $dir (mode 0400/0440, owned by the container users)"
 else
     echo "make-secrets: wrote ${files[*]} to $dir (mode 0600, owned by you)."
     echo "The containers cannot read them yet; run as root:"
     for name in "${files[@]}"; do
-        echo "  chown $(owner_of "$name"):$(owner_of "$name") $dir/$name && chmod 0400 $dir/$name"
+        echo "  chown $(owner_of "$name") $dir/$name && chmod $(mode_of "$name") $dir/$name"
     done
 fi

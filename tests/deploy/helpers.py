@@ -265,3 +265,36 @@ def pss_mib(pid: int) -> float:
         except OSError:
             continue
     return total_kib / 1024
+
+
+# ---- memory cgroups (cgroup v1, as root; see the toolbox) --------------------------------------
+@contextmanager
+def memory_cgroup(name: str, limit_bytes: int) -> Iterator[Path]:
+    """A child of this process's memory cgroup with a hard limit; skips the test where cgroup v1
+    is missing or not writable. Put a process in with ``in_cgroup``."""
+    parent = None
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            parent = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+    if parent is None or not (parent / "memory.limit_in_bytes").exists():
+        pytest.skip("no cgroup v1 memory controller here")
+    if not os.access(parent, os.W_OK):
+        pytest.skip(f"cannot create a memory cgroup under {parent} (needs root)")
+    group = parent / f"{name}-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
+    group.mkdir()
+    try:
+        (group / "memory.limit_in_bytes").write_text(str(limit_bytes))
+        yield group
+    finally:
+        for _ in range(50):
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+def in_cgroup(group: Path, command: list[str]) -> list[str]:
+    """``command`` started inside ``group`` (the shell joins it, then execs)."""
+    return ["sh", "-c", f'echo $$ > "{group}/cgroup.procs" && exec "$@"', "in-cgroup", *command]
