@@ -132,7 +132,7 @@ def monitor_role(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         "MONITOR_PASSWORD_FILE": str(password),
     }
     script = DEPLOY / "postgres" / "initdb" / "10-monitor-role.sh"
-    made = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
+    made = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     try:
         yield role, password

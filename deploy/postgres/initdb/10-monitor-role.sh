@@ -9,6 +9,8 @@
 #   MONITOR_PASSWORD_FILE             default /run/secrets/postgres_monitor_password
 set -euo pipefail
 
+# The exporter (0.11) holds 3 connections; the limit keeps it from crowding out the app.
+
 user="${MONITOR_USER:-booking_monitor}"
 password_file="${MONITOR_PASSWORD_FILE:-/run/secrets/postgres_monitor_password}"
 case "$user" in
@@ -29,7 +31,7 @@ export password
 psql -v ON_ERROR_STOP=1 -v user="$user" --username "${POSTGRES_USER:-postgres}" \
     --dbname "${POSTGRES_DB:-postgres}" <<'SQL'
 \getenv password password
-SELECT format('CREATE ROLE %I LOGIN PASSWORD %L CONNECTION LIMIT 2 IN ROLE pg_monitor',
+SELECT format('CREATE ROLE %I LOGIN PASSWORD %L CONNECTION LIMIT 4 IN ROLE pg_monitor',
               :'user', :'password')
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'user') \gexec
 SELECT format('ALTER ROLE %I PASSWORD %L', :'user', :'password')
