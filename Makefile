@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 endif
 RUN := $(UV) run --frozen
 
-.PHONY: run test lint fmt typecheck pytest bench-api messages setup clean
+.PHONY: run test lint fmt typecheck pytest bench-api bench bench-check messages setup clean
 
 $(UV):
 	python3 -m venv .tools
@@ -51,6 +51,14 @@ messages: setup
 ## bench-api: RSS and latency of the API (see bench/README.md)
 bench-api: setup
 	$(RUN) python bench/api_bench.py
+
+## bench: the production topology under load, report in bench/results/ (root, wrk; BENCH_ARGS=--quick)
+bench: setup
+	$(RUN) --group bench python bench/harness.py $(BENCH_ARGS)
+
+## bench-check: the newest bench/results/bench-*.json against bench/budgets.toml (fails on a violation)
+bench-check: setup
+	$(RUN) python bench/check.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
