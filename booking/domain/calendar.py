@@ -10,6 +10,7 @@ from sqlalchemy import select
 from booking.db.models import SleepingAccommodation
 from booking.domain.availability import stays_by_place
 from booking.domain.errors import ValidationFailed
+from booking.domain.house_rules import closed_nights
 
 if TYPE_CHECKING:
     from booking.domain.context import Context
@@ -23,6 +24,7 @@ def day_availability(
     """For each night in [start, end): free beds per active place, and whether any is left.
 
     A night with no free bed anywhere cannot be booked; the picker shows it struck through.
+    Nor can a closed night (``closed``, with ``closedReason``); the picker shows it as closed.
     """
     days = (end - start).days
     if days <= 0 or days > MAX_DAYS:
@@ -36,6 +38,7 @@ def day_availability(
             )
         ).all()
         stays = stays_by_place(session, start, end, exclude_booking=exclude_booking)
+        closed = closed_nights(session, start, end)
     booked = {place.id: [0] * days for place in places}
     for place_id, place_stays in stays.items():
         if place_id not in booked:
@@ -52,13 +55,17 @@ def day_availability(
             str(place.id): max(0, place.max_capacity - booked[place.id][night]) for place in places
         }
         free_beds = sum(free.values())
+        day = start + timedelta(days=night)
         result.append(
             {
-                "date": (start + timedelta(days=night)).isoformat(),
+                "date": day.isoformat(),
                 "freeBeds": free_beds,
                 "totalBeds": total,
                 "full": free_beds == 0,
                 "places": free,
+                # a closed night (house rules) cannot be booked, whatever is free
+                "closed": day in closed,
+                "closedReason": closed.get(day),
             }
         )
     return result

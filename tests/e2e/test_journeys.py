@@ -29,6 +29,7 @@ OFFSETS = {
     "full": {"desktop": 31, "phone": 38},
     "nojs": {"desktop": 45, "phone": 48},
     "keyboard": {"desktop": 51, "phone": 54},
+    "closed": {"desktop": 60, "phone": 67},
 }
 
 
@@ -609,3 +610,82 @@ def test_other_pages_tour(ui: UI) -> None:
     admin.goto("/admin/email")
     expect(admin.page.get_by_role("heading", level=1)).to_be_visible()
     admin.check("admin-email")
+
+
+# --- house rules: a closed period, set by the administrator, shown in the member's picker ------
+
+
+def test_closed_period_is_shown_in_the_picker(ui: UI) -> None:
+    from booking.domain import house_rules
+
+    app = ui.app
+    first = day(ui, "closed")
+    last = first + timedelta(days=2)
+    reason = f"Renovierung {tag()}"
+    factories.make_place(app.ctx, f"Turmzimmer {tag()}", capacity=2)
+
+    admin = ui.tab()
+    page = admin.page
+    admin.login(ADMIN_EMAIL)
+    admin.goto("/admin")
+    admin.press(
+        page.get_by_role("navigation", name="Verwaltung").get_by_role("link", name="Hausregeln")
+    )
+    expect(page).to_have_url(re.compile(r"/admin/rules$"))
+    admin.check("admin-rules")
+    section = page.locator("#closed-periods")
+    section.get_by_label("Erste Nacht").fill(first.isoformat())
+    section.get_by_label("Letzte Nacht").fill(last.isoformat())
+    section.get_by_label("Grund").fill(reason)
+    admin.press(section.get_by_role("button", name="Sperrzeit anlegen"))
+    expect(flash(admin)).to_contain_text(f"Sperrzeit „{reason}“ angelegt.")
+    expect(
+        page.locator("#closed-periods").get_by_role("row").filter(has_text=reason)
+    ).to_be_visible()
+    admin.assert_clean()
+
+    try:
+        guest = ui.tab()
+        gpage = guest.page
+        guest.login(member(app, "Clara"))
+        guest.press(gpage.get_by_role("link", name="Neue Buchung", exact=True))
+        wait_for_availability(guest)
+        closed = picker_day(guest, first)
+        wait_for_availability(guest)
+        why = f"Geschlossen: {reason}"
+        for night in (first, first + timedelta(days=1), last):
+            button = picker_day(guest, night)
+            expect(button).to_have_attribute("data-closed", "true")
+            expect(button).to_have_class(re.compile(r"\bclosed\b"))
+            expect(button).to_be_disabled()
+            expect(button).to_have_attribute("title", why)
+            expect(button).to_have_attribute("aria-label", re.compile(re.escape(why)))
+        expect(picker_day(guest, last + timedelta(days=1))).to_be_enabled()
+        expect(gpage.locator(".picker-legend")).to_contain_text("Geschlossen")
+        # the reason is visible too, not only in the tooltip
+        expect(gpage.locator(".picker-closures")).to_contain_text(reason)
+        guest.check("booking-new-closed-period")
+
+        # a stay may end on the first closed night (departure only), not run into it
+        before = first - timedelta(days=2)
+        guest.press(picker_day(guest, before))
+        expect(closed).to_be_enabled()
+        expect(closed).to_have_attribute("aria-label", re.compile("nur Abreise möglich"))
+        guest.press(picker_day(guest, last + timedelta(days=1)))
+        expect(gpage.locator("#f-end_date")).to_have_value("")
+        expect(gpage.locator(".picker-hint")).to_contain_text("keine geschlossene Nacht")
+        guest.press(picker_day(guest, before))
+        guest.press(closed)
+        expect(gpage.locator("#f-start_date")).to_have_value(before.isoformat())
+        expect(gpage.locator("#f-end_date")).to_have_value(first.isoformat())
+        guest.assert_clean()
+
+        # the administrator deletes the closure again
+        row = page.locator("#closed-periods").get_by_role("row").filter(has_text=reason)
+        admin.press(row.get_by_role("button", name="Löschen"))
+        expect(flash(admin)).to_contain_text("Sperrzeit gelöscht.")
+        admin.assert_clean()
+    finally:
+        for period in house_rules.list_closed_periods(app.ctx, include_past=True):
+            if period["reason"] == reason:
+                house_rules.remove_closed_period(app.ctx, app.admin, uuid.UUID(period["id"]))

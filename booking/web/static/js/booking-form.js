@@ -197,22 +197,26 @@
   var clearButton = el("button", { type: "button" }, T.clear);
   tools.appendChild(todayButton); tools.appendChild(clearButton);
   var legend = el("ul", { "class": "picker-legend" });
-  [["lg-past", T.past], ["lg-full", T.full], ["lg-selected", T.selected], ["lg-today", T.today]].forEach(function (item) {
+  [["lg-past", T.past], ["lg-full", T.full], ["lg-closed", T.closed], ["lg-selected", T.selected], ["lg-today", T.today]].forEach(function (item) {
     var li = el("li");
     li.appendChild(el("span", { "class": item[0], "aria-hidden": "true" }));
     li.appendChild(document.createTextNode(item[1]));
     legend.appendChild(li);
   });
-  [display, head, grid, hint, tools, legend].forEach(function (node) { picker.appendChild(node); });
+  var closures = el("ul", { "class": "picker-closures" }); // the visible reasons of closed nights
+  [display, head, grid, hint, closures, tools, legend].forEach(function (node) { picker.appendChild(node); });
   mount.appendChild(picker);
 
   function gridStart() { return shown - weekday(shown) * DAY; }
   function isFull(ms) { var n = nightsByDate[iso(ms)]; return !!(n && n.full); }
+  /** A closed night (house rules: "Sperrzeit") has its reason; null when open. */
+  function closedReason(ms) { var n = nightsByDate[iso(ms)]; return n && n.closed ? n.closedReason || "" : null; }
+  function isBlocked(ms) { return isFull(ms) || closedReason(ms) !== null; }
 
-  /** The last possible departure for an arrival: the first fully booked night ends the stay. */
+  /** The last possible departure for an arrival: the first full or closed night ends the stay. */
   function lastEnd(start) {
     var limit = start + cfg.maxNights * DAY;
-    for (var day = start + DAY; day < limit; day += DAY) if (isFull(day)) return day;
+    for (var day = start + DAY; day < limit; day += DAY) if (isBlocked(day)) return day;
     return limit;
   }
 
@@ -230,11 +234,13 @@
   function dayState(ms) {
     var awaitingEnd = state.start !== null && state.end === null;
     var validEnd = awaitingEnd && ms > state.start && ms <= lastEnd(state.start);
+    var closed = closedReason(ms);
     return {
       past: ms < today,
       full: isFull(ms),
+      closed: closed,
       validEnd: validEnd,
-      disabled: ms < today || (isFull(ms) && !validEnd)
+      disabled: ms < today || (isBlocked(ms) && !validEnd)
     };
   }
 
@@ -276,6 +282,16 @@
       if (ms === today) { classes.push("today"); labels.push(T.today); }
       if (s.past) labels.push(T.past);
       if (s.full) { classes.push("booked-out"); labels.push(s.validEnd ? T.full + " – " + T.departureOnly : T.full); }
+      if (s.closed !== null) {
+        var why = T.closed + (s.closed ? ": " + s.closed : "");
+        classes.push("closed");
+        labels.push(s.validEnd ? why + " – " + T.departureOnly : why);
+        button.title = why;
+        button.setAttribute("data-closed", "true");
+      } else if (button.hasAttribute("data-closed")) {
+        button.removeAttribute("title");
+        button.removeAttribute("data-closed");
+      }
       var isStart = ms === state.start, isEnd = ms === state.end;
       if (isStart || isEnd) { classes.push("selected"); labels.push(isStart ? T.arrival : T.departure); }
       if (state.end !== null && ms > state.start && ms < state.end) classes.push("in-range");
@@ -304,7 +320,27 @@
         preview !== null ? plural("preview", nights(state.start, preview)) : notice || T.pickEnd;
     }
     clearButton.disabled = state.start === null;
+    showClosures(first);
     loadGrid();
+  }
+
+  /** One line per closed period in the shown weeks: "Geschlossen: 25. Januar – 27. Januar: reason". */
+  function showClosures(first) {
+    closures.textContent = "";
+    var from = null;
+    for (var n = 0; n <= 42; n++) {
+      var ms = first + n * DAY;
+      var reason = n < 42 ? closedReason(ms) : null;
+      var previous = n > 0 ? closedReason(ms - DAY) : null;
+      if (from !== null && reason !== previous) {
+        var last = ms - DAY;
+        var when = from === last ? fmt(from) : fmt(from) + " – " + fmt(last);
+        closures.appendChild(el("li", {}, T.closed + " " + when + (previous ? ": " + previous : "")));
+        from = null;
+      }
+      if (reason !== null && from === null) from = ms;
+    }
+    closures.hidden = !closures.firstChild;
   }
 
   function setInputs() {
@@ -326,8 +362,10 @@
         loadPlaces();
         return;
       }
-      var tooLong = lastEnd(state.start) === state.start + cfg.maxNights * DAY;
-      notice = (tooLong ? T.tooLong : T.blocked) + ". " + T.restart + " " + T.pickEnd;
+      var stop = lastEnd(state.start);
+      var tooLong = stop === state.start + cfg.maxNights * DAY;
+      var reason = tooLong ? T.tooLong : closedReason(stop) !== null ? T.blockedClosed : T.blocked;
+      notice = reason + ". " + T.restart + " " + T.pickEnd;
     }
     // a first click, a click on or before the arrival, or a new start after a complete range
     state.start = ms;
