@@ -21,23 +21,20 @@ from booking.api import (
     email_settings,
     errors,
     health,
+    house_rules,
     places,
+    security,
 )
 from booking.config import Settings
 from booking.db import Database
 from booking.domain.audit import REQUEST_ADDRESS as request_address
 from booking.domain.context import Context
+from booking.headers import SecurityHeaders, secure_site
 
 MAX_BODY_BYTES = 256 * 1024
 # Sync endpoints run in anyio's thread pool (40 threads by default). On a one-core board more
 # threads add no throughput, only stacks and memory; eight still overlap database waits.
 REQUEST_THREADS = 8
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-    (b"x-frame-options", b"DENY"),
-]
-CSP_HEADER = (b"content-security-policy", web.CSP.encode())
 
 
 class ApiPaths:
@@ -69,7 +66,7 @@ class ApiPaths:
                 await _too_large(send)
                 return
             receive = _replay(messages, receive)
-        await self.app(scope, receive, _with_headers(send, scope["path"]))
+        await self.app(scope, receive, send)
 
 
 async def _read_within_limit(receive: Receive) -> list[Message] | None:
@@ -91,18 +88,6 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
         return pending.pop(0) if pending else await receive()
 
     return replay
-
-
-def _with_headers(send: Send, path: str) -> Send:
-    # The API docs page loads Swagger UI with an inline script; everything else gets the CSP.
-    extra = SECURITY_HEADERS if path == "/api/docs" else [*SECURITY_HEADERS, CSP_HEADER]
-
-    async def sending(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message["headers"] = list(message.get("headers", [])) + extra
-        await send(message)
-
-    return sending
 
 
 async def _too_large(send: Send) -> None:
@@ -141,9 +126,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await to_thread.run_sync(sender.stop)
 
 
+class BookingApp(FastAPI):
+    """FastAPI with the security headers outside everything, Starlette's error middleware
+    included, so the 500 of an unhandled exception carries them too (booking/headers.py)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        ctx: Context = self.state.ctx
+        return SecurityHeaders(super().build_middleware_stack(), https=secure_site(ctx.settings))
+
+
 def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     ctx = ctx or Context(db=Database(settings.effective_database_url), settings=settings)
-    app = FastAPI(
+    app = BookingApp(
         title="Booking API",
         version=__version__,
         description="JSON API of the family house booking system (wire-compatible with the "
@@ -155,14 +149,26 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.ctx = ctx
+    app.openapi = lambda: _openapi_document(app)  # type: ignore[method-assign]
     errors.install(app, html=web.error_page)
     for module in (health, auth, admin_users, places, bookings, calendar, email_settings, audit):
         app.include_router(module.router)
+    app.include_router(house_rules.router)
+    app.include_router(security.router)
     app.include_router(observability.router)  # /metrics (internal network only, see its doc)
     web.install(app)
     app.add_middleware(ApiPaths)
     observability.install(app, ctx)  # outermost: request id, access log, HTTP metrics
     return app
+
+
+def _openapi_document(app: FastAPI) -> dict[str, Any]:
+    """Built on the first request for it; the response schemas are imported only then."""
+    if app.openapi_schema is None:
+        from booking.api import openapi_docs
+
+        app.openapi_schema = openapi_docs.document(app)
+    return app.openapi_schema
 
 
 def app_factory() -> Any:

@@ -24,7 +24,7 @@ from pydantic import (
 
 PREFIX = "BOOKING_"
 # Secrets that may also come from a file named by BOOKING_<NAME>_FILE (Docker/systemd secrets).
-SECRET_FIELDS = ("secret_key", "smtp_password", "database_url")
+SECRET_FIELDS = ("secret_key", "smtp_password", "database_url", "oidc_client_secret")
 # Keys that shipped in examples or that people type when they mean "later".
 WEAK_SECRETS = {"changethis", "changeme", "secret", "password", "booking", "development"}
 MIN_SECRET_LENGTH = 32
@@ -82,6 +82,22 @@ class Settings(BaseModel):
         "mail queued in the same process is sent at once.",
     )
     jwt_minutes: int = Field(60, ge=1, le=7 * 24 * 60, description="Lifetime of API tokens.")
+    # Browser sessions (booking/domain/sessions.py, docs/security.md). A family member books a
+    # few times a month from their own phone or laptop: two weeks without a visit end the
+    # session, so a forgotten login on a borrowed device does not last; 30 days after the login
+    # the password is asked again in any case, so a stolen cookie is worth at most a month.
+    session_idle_hours: int = Field(
+        14 * 24,
+        ge=1,
+        le=90 * 24,
+        description="Hours without a request after which a browser session ends.",
+    )
+    session_absolute_days: int = Field(
+        30,
+        ge=1,
+        le=365,
+        description="Days after the login after which a browser session ends in any case.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level."
     )
@@ -89,6 +105,11 @@ class Settings(BaseModel):
         "auto",
         description="`json`: one JSON object per line (request id, route, status, duration); "
         "`text`: readable lines; `auto`: `json` in production, `text` in development.",
+    )
+    require_admin_2fa: bool | None = Field(
+        None,
+        description="Administrators must set up two-factor authentication (TOTP) before they "
+        "can use any page or admin API call. Default (empty): on in production, off otherwise.",
     )
     # Throttling (booking/domain/throttle.py, docs/security.md). Each action counts per account
     # (e-mail address) and per client address; reaching a limit blocks for the base delay, and
@@ -147,6 +168,26 @@ class Settings(BaseModel):
     throttle_max_delay: int = Field(
         3600, ge=1, description="Longest block in seconds (the delay doubles up to this)."
     )
+    # Login with an OpenID Connect provider (booking/domain/oidc.py, docs/security.md).
+    oidc_issuer: str = Field(
+        "",
+        description="Issuer URL of an OpenID Connect provider, e.g. "
+        "`https://accounts.google.com`; empty: no login with a provider. The redirect URI to "
+        "register there is `<BOOKING_SITE_URL>/login/oidc/callback`.",
+    )
+    oidc_client_id: str = Field("", description="Client ID registered at the provider.")
+    oidc_client_secret: SecretStr = Field(
+        SecretStr(""), description="Client secret registered at the provider."
+    )
+    oidc_name: str = Field(
+        "Google",
+        max_length=40,
+        description='Provider name on the login button ("Mit Google anmelden").',
+    )
+    oidc_scopes: str = Field(
+        "openid email profile",
+        description="Scopes requested from the provider; must include `openid` and `email`.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -170,6 +211,33 @@ class Settings(BaseModel):
         if value and not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with https:// (http:// only in development)")
+        return value.rstrip("/")
+
+    @field_validator("oidc_scopes")
+    @classmethod
+    def _openid_scopes(cls, value: str) -> str:
+        scopes = value.split()
+        if "openid" not in scopes or "email" not in scopes:
+            raise ValueError("must include `openid` and `email`")
+        return " ".join(scopes)
+
+    @model_validator(mode="after")
+    def _complete_oidc(self) -> Settings:
+        if self.oidc_issuer:
+            if not self.oidc_client_id or not self.oidc_client_secret.get_secret_value():
+                raise ValueError(
+                    "BOOKING_OIDC_ISSUER needs BOOKING_OIDC_CLIENT_ID and "
+                    "BOOKING_OIDC_CLIENT_SECRET (or BOOKING_OIDC_CLIENT_SECRET_FILE)"
+                )
+            if self.env == "production" and not self.oidc_issuer.startswith("https://"):
+                raise ValueError("BOOKING_OIDC_ISSUER must be an https:// URL in production")
+        return self
 
     @model_validator(mode="after")
     def _safe_in_production(self) -> Settings:
@@ -211,6 +279,12 @@ class Settings(BaseModel):
         if self.log_format == "auto":
             return "json" if self.env == "production" else "text"
         return self.log_format
+
+    @property
+    def admin_2fa_required(self) -> bool:
+        if self.require_admin_2fa is None:
+            return self.env == "production"
+        return self.require_admin_2fa
 
     def secret_bytes(self) -> bytes:
         return self.secret_key.get_secret_value().encode()

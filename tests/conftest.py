@@ -28,7 +28,12 @@ from tests import factories
 PG_URL = os.environ.get("BOOKING_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 TABLES = [
+    "house_rules",
+    "closed_periods",
+    "quota_exceptions",
     "audit_log",
+    "calendar_feeds",
+    "house_feed_settings",
     "mail_outbox",
     "throttles",
     "booking_history",

@@ -3,9 +3,9 @@ predecessor planned: list, revoke or restore the right to book, change role."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Body
+from fastapi import Body, Path
 from pydantic import BaseModel, Field
 
 from booking.api.auth import user_out
@@ -16,6 +16,8 @@ from booking.lib.timeutil import wire_datetime
 
 router = Router(prefix="/api/admin/users", tags=["admin: users"])
 NEVER = "0001-01-01T00:00:00"
+# Ids are 32-bit integers; a larger number must be a 400, not a database overflow (a 500).
+UserId = Annotated[int, Path(ge=0, le=2**31 - 1)]
 
 
 class RejectIn(BaseModel):
@@ -62,30 +64,30 @@ def all_users(admin: AdminDep, ctx: CtxDep) -> list[dict[str, Any]]:
 
 
 @router.post("/{user_id:int}/approve")
-def approve(user_id: int, admin: AdminDep, ctx: CtxDep) -> dict[str, str]:
+def approve(user_id: UserId, admin: AdminDep, ctx: CtxDep) -> dict[str, str]:
     return {"message": users.approve(ctx, admin, user_id)}
 
 
 @router.post("/{user_id:int}/reject")
 def reject(
-    user_id: int, admin: AdminDep, ctx: CtxDep, body: RejectIn = Body(...)
+    user_id: UserId, admin: AdminDep, ctx: CtxDep, body: RejectIn = Body(...)
 ) -> dict[str, str]:
     return {"message": users.reject(ctx, admin, user_id, body.reason)}
 
 
 @router.post("/{user_id:int}/revoke-booking")
-def revoke_booking(user_id: int, admin: AdminDep, ctx: CtxDep) -> dict[str, Any]:
+def revoke_booking(user_id: UserId, admin: AdminDep, ctx: CtxDep) -> dict[str, Any]:
     user = users.set_booking_right(ctx, admin, user_id, allowed=False)
     return {"message": f"{user.full_name} darf nicht mehr buchen.", "user": _full_out(user)}
 
 
 @router.post("/{user_id:int}/restore-booking")
-def restore_booking(user_id: int, admin: AdminDep, ctx: CtxDep) -> dict[str, Any]:
+def restore_booking(user_id: UserId, admin: AdminDep, ctx: CtxDep) -> dict[str, Any]:
     user = users.set_booking_right(ctx, admin, user_id, allowed=True)
     return {"message": f"{user.full_name} darf wieder buchen.", "user": _full_out(user)}
 
 
 @router.put("/{user_id:int}/role")
-def set_role(user_id: int, body: RoleIn, admin: AdminDep, ctx: CtxDep) -> dict[str, Any]:
+def set_role(user_id: UserId, body: RoleIn, admin: AdminDep, ctx: CtxDep) -> dict[str, Any]:
     user = users.set_role(ctx, admin, user_id, users.ROLES[body.role])
     return {"message": f"Rolle von {user.full_name} geändert.", "user": _full_out(user)}

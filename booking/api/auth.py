@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from booking.api.deps import CtxDep, Router, UserDep, client_address, issue_token
-from booking.domain import users
+from booking.api.deps import (
+    CtxDep,
+    Router,
+    UserDep,
+    client_address,
+    issue_token,
+    renew_cookie_session,
+)
+from booking.api.errors import problem
+from booking.domain import email_change, two_factor, users
 from booking.domain.errors import ValidationFailed
 
 router = Router(prefix="/api/auth", tags=["auth"])
+CODE_NEEDED = "This account uses two-factor authentication: send totpCode."
+CODE_WRONG = "The two-factor code is wrong or was already used."
 _TEXT = Field(max_length=1000)
 
 
@@ -23,6 +34,8 @@ class _In(BaseModel):
 class LoginIn(_In):
     email: str = _TEXT
     password: str = _TEXT
+    # Accounts with two-factor authentication: the app's 6 digits or a recovery code.
+    totp_code: str | None = Field(None, max_length=100)
 
 
 class RegisterIn(_In):
@@ -56,6 +69,11 @@ class PasswordChangeIn(_In):
     new_password: str = _TEXT
 
 
+class EmailChangeIn(_In):
+    new_email: str = _TEXT
+    password: str = _TEXT
+
+
 def _required(**fields: str) -> None:
     """The predecessor treated every string in these bodies as required and non-blank."""
     errors = {
@@ -77,10 +95,18 @@ def user_out(user: Any) -> dict[str, Any]:
     }
 
 
-@router.post("/login")
-def login(body: LoginIn, request: Request, ctx: CtxDep) -> dict[str, Any]:
+@router.post("/login", response_model=None)
+def login(body: LoginIn, request: Request, ctx: CtxDep) -> dict[str, Any] | JSONResponse:
     _required(Email=body.email, Password=body.password)
-    user = users.authenticate(ctx, body.email, body.password, client_address(request))
+    address = client_address(request)
+    user = users.authenticate(ctx, body.email, body.password, address)
+    if two_factor.is_enabled(ctx, user.id):
+        if not (body.totp_code or "").strip():
+            return problem(401, "Two-factor code required.", errors={"TotpCode": [CODE_NEEDED]})
+        try:
+            two_factor.verify(ctx, user, body.totp_code or "", address)
+        except two_factor.InvalidCode:
+            return problem(401, "Invalid two-factor code.", errors={"TotpCode": [CODE_WRONG]})
     return {"token": issue_token(ctx, user), "message": "Login successful", "user": user_out(user)}
 
 
@@ -126,11 +152,44 @@ def me(user: UserDep) -> dict[str, Any]:
     return {**user_out(user), "canBook": users.can_book(user)}
 
 
+@router.get("/two-factor")
+def two_factor_status(user: UserDep, ctx: CtxDep) -> dict[str, Any]:
+    """Whether the caller uses two-factor authentication (set up on the profile page)."""
+    enabled = two_factor.is_enabled(ctx, user.id)
+    return {
+        "enabled": enabled,
+        "recoveryCodesLeft": two_factor.remaining_recovery_codes(ctx, user.id) if enabled else 0,
+        "required": user.is_admin and ctx.settings.admin_2fa_required,
+    }
+
+
 @router.post("/change-password")
-def change_password(body: PasswordChangeIn, user: UserDep, ctx: CtxDep) -> dict[str, str]:
+def change_password(
+    body: PasswordChangeIn, user: UserDep, ctx: CtxDep, request: Request, response: Response
+) -> dict[str, str]:
     _required(CurrentPassword=body.current_password, NewPassword=body.new_password)
     users.change_password(ctx, user, body.current_password, body.new_password)
+    renew_cookie_session(request, response, ctx, user)  # other sessions have ended
     return {"message": "Ihr Passwort wurde geändert."}
+
+
+@router.post("/change-email")
+def change_email(
+    body: EmailChangeIn, user: UserDep, ctx: CtxDep, request: Request
+) -> dict[str, str]:
+    """The same answer whether or not the new address is registered (no enumeration)."""
+    _required(NewEmail=body.new_email, Password=body.password)
+    answer = email_change.request_change(
+        ctx, user, body.new_email, body.password, client_address(request)
+    )
+    return {"message": answer}
+
+
+@router.post("/confirm-email-change")
+def confirm_email_change(body: TokenIn, request: Request, ctx: CtxDep) -> dict[str, Any]:
+    _required(Token=body.token)
+    user = email_change.confirm_change(ctx, body.token.strip(), client_address(request))
+    return {"message": email_change.CHANGED, "email": user.email}
 
 
 @router.post("/forgot-password")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.datastructures import DefaultPlaceholder
 
 from booking.api.errors import Unauthenticated
 from booking.db.models import User
 from booking.domain import sessions, users
 from booking.domain.context import Context
+from booking.domain.errors import Forbidden
 from booking.lib import jwt
 
 
@@ -52,18 +54,35 @@ def issue_token(ctx: Context, user: User) -> str:
 SESSION_COOKIE = "booking_session"
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+CSRF_HEADER = "x-csrf-token"
+CSRF_REFUSED = (
+    "Fehlendes oder ungültiges CSRF-Token: Änderungen mit dem Sitzungs-Cookie brauchen den "
+    "Header X-CSRF-Token der Seite."
+)
+
+
 def current_user(request: Request, ctx: CtxDep) -> User:
     """The bearer token's user, checked against the account's current state on every call.
 
-    Pages' scripts may read (GET) with the browser's session cookie; changes through the API
-    need a bearer token, so a cross-site form can never drive the API with a cookie."""
+    Pages' scripts may also use the browser's session cookie. A change (POST, PUT, PATCH,
+    DELETE) with the cookie needs the page's CSRF token in ``X-CSRF-Token`` (the ``csrf-token``
+    meta element of every page): a cross-site form cannot set that header, and a cross-site
+    script cannot read the token. Bearer tokens are not sent by browsers on their own, so they
+    need no CSRF token."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if not header and request.method in ("GET", "HEAD"):
-        cookie = request.cookies.get(SESSION_COOKIE, "")
+    if not header and SESSION_COOKIE in request.cookies:
+        cookie = request.cookies[SESSION_COOKIE]
         user = sessions.session_user(ctx, cookie) if cookie else None
         if user is None:
             raise Unauthenticated()
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            expected = sessions.csrf_token_for(ctx, cookie)
+            if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+                raise Forbidden(CSRF_REFUSED)
+        request.state.session_cookie = cookie
         return user
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated()
@@ -80,8 +99,30 @@ def current_user(request: Request, ctx: CtxDep) -> User:
 UserDep = Annotated[User, Depends(current_user)]
 
 
-async def admin_user(user: UserDep) -> User:
+def renew_cookie_session(request: Request, response: Response, ctx: Context, user: User) -> None:
+    """After a password or e-mail change through the API by a page's script: the browser keeps
+    its login with a new session token (the domain ended every session)."""
+    if getattr(request.state, "session_cookie", None) is None:
+        return
+    response.set_cookie(
+        SESSION_COOKIE,
+        sessions.renew_session(ctx, user.id),
+        max_age=sessions.cookie_max_age(ctx),
+        httponly=True,
+        samesite="lax",
+        secure=ctx.settings.site_url.startswith("https://"),
+        path="/",
+    )
+
+
+async def admin_user(user: UserDep, ctx: CtxDep) -> User:
     users.require_admin(user)
+    if ctx.settings.admin_2fa_required:  # BOOKING_REQUIRE_ADMIN_2FA: a database read, so off-loop
+        from anyio import to_thread
+
+        from booking.domain import two_factor
+
+        await to_thread.run_sync(two_factor.require_for_admin, ctx, user)
     return user
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from booking.domain.errors import (
@@ -50,6 +51,7 @@ def problem(
     title: str | None = None,
     errors: dict[str, list[str]] | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": RFC + TYPES.get(status, "6.1"),
@@ -59,6 +61,7 @@ def problem(
     if errors is not None:
         body["errors"] = errors
     body["message"] = message
+    body.update(extensions or {})  # e.g. the house rules' ``rules`` (RFC 9457 extension member)
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -153,7 +156,8 @@ def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
     async def _rule(request: Request, exc: ValidationFailed) -> Response:
         if for_pages(request):
             return html(request, 400, exc.message)  # type: ignore[misc]
-        return problem(400, exc.message, title=exc.title, errors=exc.errors)
+        extensions = getattr(exc, "extensions", None)
+        return problem(400, exc.message, title=exc.title, errors=exc.errors, extensions=extensions)
 
     @app.exception_handler(BusinessRuleViolation)
     async def _conflict(request: Request, exc: BusinessRuleViolation) -> Response:
@@ -206,6 +210,16 @@ def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
             return html(request, exc.status_code, None)  # type: ignore[misc]
         texts = {404: "Nicht gefunden.", 405: "Methode nicht erlaubt."}
         return problem(exc.status_code, texts.get(exc.status_code, str(exc.detail)))
+
+    @app.exception_handler(DataError)
+    async def _bad_data(request: Request, exc: DataError) -> Response:
+        # Input the database refuses although it passed validation: PostgreSQL rejects NUL
+        # characters in text and numbers beyond its column types. The caller's mistake, and
+        # the transaction has rolled back; logged without the values (they may be personal).
+        log.info("database refused a value on %s %s", request.method, request.url.path)
+        if for_pages(request):
+            return html(request, 400, None)  # type: ignore[misc]
+        return problem(400, "Die Anfrage enthält ungültige Zeichen oder Werte.")
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:

@@ -44,6 +44,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"application_name": "booking"},
+        hide_parameters=True,  # a logged database error must not carry hashes or addresses
     )
 
 
@@ -58,6 +59,7 @@ def _sqlite_engine(url: str) -> Engine:
         connect_args={"check_same_thread": False, "timeout": 15},
         pool_size=5,
         max_overflow=3,
+        hide_parameters=True,  # a logged database error must not carry hashes or addresses
     )
 
     @event.listens_for(engine, "connect")

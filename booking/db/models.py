@@ -112,7 +112,7 @@ class Booking(Base):
         CheckConstraint("status IN (0, 1, 2, 4, 5)", name="status"),
         # Overlap queries filter on end_date > :start first; start_date narrows the rest.
         Index("ix_bookings_end_start", "end_date", "start_date"),
-        Index("ix_bookings_start_date", "start_date"),
+        # No index on start_date alone: migration 0008 dropped it (see there).
     )
 
 
@@ -238,16 +238,176 @@ class AuditEvent(Base):
 # --- two-factor authentication (migration 0004) ---
 
 
+class TwoFactor(Base):
+    """A user's TOTP secret. The row exists from the start of the setup; ``enabled_at`` is set
+    once a code from the app confirmed it. The secret is encrypted with a key derived from the
+    app's secret key, so a leaked database alone cannot produce codes."""
+
+    __tablename__ = "two_factor"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret_encrypted: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    enabled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The newest time step whose code was accepted: a code is accepted once only (replay).
+    last_used_step: Mapped[int | None] = mapped_column(Integer)
+    # Successful second steps; a pending browser login is bound to it, so it works once.
+    login_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RecoveryCode(Base):
+    """One-time codes for a lost phone; only their SHA-256 is stored."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (UniqueConstraint("user_id", "code_hash"),)
+
+
 # --- OpenID Connect identities (migration 0005) ---
+
+
+class OidcIdentity(Base):
+    """An account's login at an OpenID Connect provider. Bound to (issuer, subject), the only
+    pair a provider promises to keep stable; the e-mail address may change at the provider."""
+
+    __tablename__ = "oidc_identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str | None] = mapped_column(String(256))  # as the provider sent it when linked
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
 
 
 # --- email change, session hardening (migration 0006) ---
 
 
+class EmailChangeRequest(Base):
+    """A requested change of a user's e-mail address, waiting for the link mailed to the new
+    address (booking/domain/email_change.py). Only the token's SHA-256 is stored; the row is
+    deleted when the link is used, so a link works once."""
+
+    __tablename__ = "email_change_requests"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    new_email: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 # --- house rules, closed periods, fair-use quota (migration 0007) ---
 
 
+class HouseRules(Base):
+    """The administrator's house rules: a single row (id = 1). Without a row the defaults of
+    ``booking.domain.house_rules.DEFAULTS`` apply (which are the rules as they were before)."""
+
+    __tablename__ = "house_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    booking_window_months: Mapped[int] = mapped_column(Integer)  # 0 = no limit
+    minimum_notice_days: Mapped[int] = mapped_column(Integer)
+    min_nights: Mapped[int] = mapped_column(Integer)
+    max_nights: Mapped[int] = mapped_column(Integer)
+    yearly_quota_nights: Mapped[int] = mapped_column(Integer)  # 0 = no limit
+    changed_at: Mapped[datetime] = mapped_column(DateTime)
+    changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        CheckConstraint("min_nights >= 1 AND max_nights >= min_nights", name="nights"),
+    )
+
+
+class ClosedPeriod(Base):
+    """Nights nobody may book ("Sperrzeit"). Both dates are NIGHTS and inclusive: the nights
+    from ``first_night`` to ``last_night`` are closed, so a stay may depart on ``first_night``
+    and arrive on the day after ``last_night``."""
+
+    __tablename__ = "closed_periods"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    first_night: Mapped[date] = mapped_column(Date)
+    last_night: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    __table_args__ = (
+        CheckConstraint("last_night >= first_night", name="nights"),
+        Index("ix_closed_periods_last_first", "last_night", "first_night"),
+    )
+
+
+class QuotaException(Base):
+    """Extra nights an administrator granted one member for one calendar year, with the reason
+    (the fair-use quota's logged override)."""
+
+    __tablename__ = "quota_exceptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    extra_nights: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    __table_args__ = (CheckConstraint("extra_nights BETWEEN 1 AND 366", name="extra_nights"),)
+
+
 # --- indexes for large data sets (migration 0008) ---
+# Migration 0008 drops ix_bookings_start_date (declared nowhere now). Without statistics SQLite
+# used it for the overlap condition `start_date < :end` (every stay since the beginning) instead
+# of ix_bookings_end_start with `end_date > :start` (the stays ending after the period starts):
+# availability took 100 ms at 100,000 bookings instead of 1 ms (bench/README.md, "Scaling").
+# A member's list ("my future bookings") by user and end date: ix_bookings_user_id alone reads
+# all of the member's stays since they joined to find the few that are still ahead.
+Index("ix_bookings_user_end", Booking.user_id, Booking.end_date)
 
 
 # --- calendar feeds (migration 0009) ---
+
+
+class CalendarFeed(Base):
+    """A member's private iCalendar feed. The URL carries ``feed_key`` plus an HMAC of it under
+    a key derived from the application secret (booking/domain/feeds.py); only ``feed_key`` is
+    stored. So the profile can show the URL again (a second phone subscribes later) without the
+    database holding a usable secret: a leaked database or backup alone reads no feed, and a new
+    key (or a new application secret) ends every old URL at once."""
+
+    __tablename__ = "calendar_feeds"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    feed_key: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class HouseFeedSettings(Base):
+    """A single row (id = 1): the house-wide feed of accepted stays, off until an administrator
+    enables it. ``feed_key`` works like CalendarFeed.feed_key."""
+
+    __tablename__ = "house_feed_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enabled: Mapped[bool] = mapped_column(default=False)
+    include_pending: Mapped[bool] = mapped_column(default=False)
+    feed_key: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)

@@ -43,6 +43,25 @@ PLACE_CREATED = "place_created"
 PLACE_UPDATED = "place_updated"
 PLACE_DEACTIVATED = "place_deactivated"
 PLACE_REACTIVATED = "place_reactivated"
+HOUSE_RULES_CHANGED = "house_rules_changed"
+CLOSED_PERIOD_ADDED = "closed_period_added"
+CLOSED_PERIOD_REMOVED = "closed_period_removed"
+QUOTA_EXCEPTION_GRANTED = "quota_exception_granted"
+QUOTA_EXCEPTION_REMOVED = "quota_exception_removed"
+QUOTA_EXCEPTION_USED = "quota_exception_used"
+EMAIL_CHANGE_REQUESTED = "email_change_requested"
+EMAIL_CHANGED = "email_changed"
+TWO_FACTOR_ENABLED = "two_factor_enabled"
+TWO_FACTOR_DISABLED = "two_factor_disabled"
+TWO_FACTOR_RESET = "two_factor_reset"
+TWO_FACTOR_FAILED = "two_factor_failed"
+RECOVERY_CODE_USED = "recovery_code_used"
+RECOVERY_CODES_REGENERATED = "recovery_codes_regenerated"
+OIDC_LINKED = "oidc_linked"
+OIDC_REGISTERED = "oidc_registered"
+CALENDAR_FEED_RENEWED = "calendar_feed_renewed"
+CALENDAR_FEED_DELETED = "calendar_feed_deleted"
+HOUSE_FEED_CHANGED = "house_feed_changed"
 
 LABELS = {
     LOGIN: "Anmeldung",
@@ -60,6 +79,25 @@ LABELS = {
     PLACE_UPDATED: "Schlafmöglichkeit geändert",
     PLACE_DEACTIVATED: "Schlafmöglichkeit deaktiviert",
     PLACE_REACTIVATED: "Schlafmöglichkeit aktiviert",
+    HOUSE_RULES_CHANGED: "Hausregeln geändert",
+    CLOSED_PERIOD_ADDED: "Sperrzeit angelegt",
+    CLOSED_PERIOD_REMOVED: "Sperrzeit gelöscht",
+    QUOTA_EXCEPTION_GRANTED: "Kontingent-Ausnahme gewährt",
+    QUOTA_EXCEPTION_REMOVED: "Kontingent-Ausnahme gelöscht",
+    QUOTA_EXCEPTION_USED: "Kontingent-Ausnahme genutzt",
+    EMAIL_CHANGE_REQUESTED: "E-Mail-Änderung angefordert",
+    EMAIL_CHANGED: "E-Mail-Adresse geändert",
+    TWO_FACTOR_ENABLED: "Zwei-Faktor-Anmeldung eingerichtet",
+    TWO_FACTOR_DISABLED: "Zwei-Faktor-Anmeldung ausgeschaltet",
+    TWO_FACTOR_RESET: "Zwei-Faktor-Anmeldung zurückgesetzt",
+    TWO_FACTOR_FAILED: "Falscher Zwei-Faktor-Code",
+    RECOVERY_CODE_USED: "Wiederherstellungscode benutzt",
+    RECOVERY_CODES_REGENERATED: "Wiederherstellungscodes neu erzeugt",
+    OIDC_LINKED: "Anmeldung über Anbieter verknüpft",
+    OIDC_REGISTERED: "Registrierung über Anbieter",
+    CALENDAR_FEED_RENEWED: "Kalender-Adresse neu erzeugt",
+    CALENDAR_FEED_DELETED: "Kalender-Adresse gelöscht",
+    HOUSE_FEED_CHANGED: "Hauskalender geändert",
 }
 # Keys that would hold a secret; details describe changes, they never carry values like these.
 _SECRET_WORDS = ("password", "token", "secret", "code", "hash", "key")

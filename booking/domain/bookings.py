@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from booking.db.models import Booking, BookingHistory, BookingItem, SleepingAccommodation, User
 from booking.domain import availability as avail
-from booking.domain import notifications
+from booking.domain import house_rules, notifications
 from booking.domain.availability import (
     ACCEPTED,
     CANCELLED,
@@ -123,16 +123,23 @@ def field_errors(data: BookingIn, today: date, keep_start: date | None = None) -
             ]
     if errors:
         raise ValidationFailed(errors)
-    check_date_range(data.start_date, data.end_date, today, keep_start)
+    # the nights per stay are house rules (booking/domain/house_rules.py), checked with the others
+    check_date_range(data.start_date, data.end_date, today, keep_start, max_nights=None)
 
 
-def check_date_range(start: date, end: date, today: date, keep_start: date | None = None) -> None:
+def check_date_range(
+    start: date,
+    end: date,
+    today: date,
+    keep_start: date | None = None,
+    max_nights: int | None = MAX_NIGHTS,
+) -> None:
     if start < today and start != keep_start:
         raise DateRangeInvalid("Das Anreisedatum kann nicht vor heute liegen")
     if end <= start:
         raise DateRangeInvalid("Das Abreisedatum muss nach dem Anreisedatum liegen")
-    if (end - start).days > MAX_NIGHTS:
-        raise DateRangeInvalid("Die maximale Buchungsdauer beträgt 30 Tage")
+    if max_nights is not None and (end - start).days > max_nights:
+        raise DateRangeInvalid(f"Die maximale Buchungsdauer beträgt {max_nights} Tage")
 
 
 def _claims(data: BookingIn) -> list[tuple[uuid.UUID, int]]:
@@ -222,8 +229,13 @@ def list_bookings(
     status: int | None = None,
     *,
     user_id: int | None = None,
+    overlapping: tuple[date, date] | None = None,
 ) -> list[dict[str, Any]]:
-    """Members see their own bookings, administrators everyone's (optionally one user's)."""
+    """Members see their own bookings, administrators everyone's (optionally one user's).
+
+    ``overlapping=(start, end)``: only stays that overlap [start, end) — a calendar page must
+    not load (and scale with) the whole history; the index on (end_date, start_date) serves it.
+    """
     today = ctx.today()
     query = select(
         Booking.id, Booking.user_id, Booking.start_date, Booking.end_date, Booking.status,
@@ -235,6 +247,8 @@ def list_bookings(
     elif user_id is not None:
         query = query.where(Booking.user_id == user_id)
     query = _time_filter(query, time_range, today)
+    if overlapping is not None:
+        query = query.where(Booking.end_date > overlapping[0], Booking.start_date < overlapping[1])
     if status is not None:
         query = _status_filter(query, status, today)
     with ctx.db.connect() as connection:
@@ -251,10 +265,14 @@ def _time_filter(query: Any, time_range: int, today: date) -> Any:
         return query.where(Booking.end_date >= today)
     if time_range == PAST:
         return query.where(Booking.end_date < today)
+    # end_date > start_date, so "starts on or after X" implies "ends after X": the redundant
+    # condition lets the (end_date, start_date) index skip the history (migration 0008).
     if time_range == LAST_30_DAYS:
-        return query.where(Booking.start_date >= today - timedelta(days=30))
+        since = today - timedelta(days=30)
+        return query.where(Booking.start_date >= since, Booking.end_date > since)
     if time_range == LAST_YEAR:
-        return query.where(Booking.start_date >= _one_year_before(today))
+        since = _one_year_before(today)
+        return query.where(Booking.start_date >= since, Booking.end_date > since)
     return query
 
 
@@ -374,7 +392,7 @@ def history(ctx: Context, actor: User, booking_id: uuid.UUID) -> list[dict[str, 
 def check_availability(
     ctx: Context, start: date, end: date, exclude: uuid.UUID | None = None
 ) -> dict[str, object]:
-    check_date_range(start, end, ctx.today())
+    check_date_range(start, end, ctx.today(), max_nights=house_rules.current(ctx).max_nights)
     with ctx.db.read() as session:
         return avail.availability(session, start, end, exclude)
 
@@ -382,6 +400,7 @@ def check_availability(
 def validate_request(ctx: Context, actor: User, data: BookingIn) -> dict[str, Any]:
     """Everything create would check, without writing (``POST /api/bookings/validate``)."""
     field_errors(data, ctx.today())
+    house_rules.validate(ctx, actor, data.start_date, data.end_date)
     with ctx.db.read() as session:
         avail.check_capacity(session, _claims(data), data.start_date, data.end_date, lock=False)
     return {
@@ -421,9 +440,14 @@ def create_booking(ctx: Context, actor: User, data: BookingIn) -> dict[str, Any]
     notes = (data.notes or "").strip() or None
     _reserve_unlocked(ctx, data, None)
     with ctx.db.write() as session:
+        new_id = uuid.uuid4()
+        in_force = house_rules.enforce(
+            session, ctx, actor, start=data.start_date, end=data.end_date, owner_id=actor.id,
+            booking_id=new_id,
+        )  # fmt: skip
         _reserve(session, data, None)
         booking = Booking(
-            id=uuid.uuid4(),
+            id=new_id,
             user_id=actor.id,
             start_date=data.start_date,
             end_date=data.end_date,
@@ -434,7 +458,7 @@ def create_booking(ctx: Context, actor: User, data: BookingIn) -> dict[str, Any]
         _set_items(session, booking, data)
         session.add(booking)
         session.flush()
-        _record(session, booking.id, actor, "Created", snapshot(booking))
+        _record(session, booking.id, actor, "Created", {**snapshot(booking), **in_force})
         notifications.booking_requested(session, ctx, booking, actor)
         booking_id = booking.id
     return get_booking(ctx, actor, booking_id)
@@ -465,6 +489,13 @@ def update_booking(
             booking.start_date,
             booking.end_date,
         ) or new_claims != old_claims
+        in_force: dict[str, Any] = {}
+        if (data.start_date, data.end_date) != (booking.start_date, booking.end_date):
+            in_force = house_rules.enforce(
+                session, ctx, actor, start=data.start_date, end=data.end_date,
+                owner_id=booking.user_id, booking_id=booking.id,
+                previous=house_rules.Previous(booking.start_date, booking.end_date),
+            )  # fmt: skip
         if claims_changed and booking.status in avail.HOLDING:
             _reserve(session, data, booking.id)
         booking.start_date, booking.end_date = data.start_date, data.end_date
@@ -477,7 +508,7 @@ def update_booking(
         changes = _diff(before, after)
         if changes:
             booking.changed_at = utcnow()
-            _record(session, booking.id, actor, "Updated", changes)
+            _record(session, booking.id, actor, "Updated", {**changes, **in_force})
             notifications.booking_changed(session, ctx, booking, actor, before, claims_changed)
     return get_booking(ctx, actor, booking_id)
 

@@ -169,6 +169,41 @@ def password_reset(session: Session, ctx: Context, user: User, token: str, minut
     _queue(session, Recipient.of(user), "password_reset", link=link, minutes=minutes)
 
 
+# E-mail change (booking/domain/email_change.py): the link goes to the new address, a notice to
+# the old one; a new address that is taken gets "already registered" instead of a link.
+
+
+def _at(user: User, address: str) -> Recipient:
+    return Recipient(address, user.first_name, user.full_name, language_of(user.language))
+
+
+def email_change_confirm(
+    session: Session, ctx: Context, user: User, new_email: str, token: str, hours: int
+) -> None:
+    link = f"{ctx.settings.site_url}/confirm-email-change?token={token}"
+    _queue(session, _at(user, new_email), "email_change_confirm", link=link, hours=hours)
+
+
+def email_taken(session: Session, ctx: Context, user: User, new_email: str) -> None:
+    _queue(
+        session,
+        _at(user, new_email),
+        "email_change_taken",
+        login=f"{ctx.settings.site_url}/login",
+        forgot=f"{ctx.settings.site_url}/forgot-password",
+    )
+
+
+def email_change_notice(session: Session, ctx: Context, user: User, new_email: str) -> None:
+    _queue(
+        session,
+        Recipient.of(user),
+        "email_change_notice",
+        new_email=new_email,
+        profile=f"{ctx.settings.site_url}/profile",
+    )
+
+
 # --- bookings -------------------------------------------------------------------------------
 
 

@@ -45,7 +45,11 @@ LOGIN = "login"
 REGISTER = "register"
 RESET = "reset"  # password reset requests and reset links
 VERIFY = "verify"  # verification links and "send the mail again"
-ACTIONS = (LOGIN, REGISTER, RESET, VERIFY)
+# Wrong two-factor codes: a series of its own (a correct password must not end it, or knowing
+# the password would allow unlimited code guessing), with the limits of LOGIN.
+TWO_FACTOR = "two_factor"
+ACTIONS = (LOGIN, REGISTER, RESET, VERIFY, TWO_FACTOR)
+LIMITS_OF = {TWO_FACTOR: LOGIN}
 # Rows of series that ended long ago are deleted now and then by writers.
 FORGET_AFTER = timedelta(days=1)
 
@@ -65,10 +69,11 @@ class Rule:
 
 
 def rule(settings: Settings, action: str) -> Rule:
+    limits = LIMITS_OF.get(action, action)
     return Rule(
-        account_limit=getattr(settings, f"throttle_{action}_account"),
-        address_limit=getattr(settings, f"throttle_{action}_address"),
-        window=timedelta(seconds=getattr(settings, f"throttle_{action}_window")),
+        account_limit=getattr(settings, f"throttle_{limits}_account"),
+        address_limit=getattr(settings, f"throttle_{limits}_address"),
+        window=timedelta(seconds=getattr(settings, f"throttle_{limits}_window")),
         base_delay=settings.throttle_base_delay,
         max_delay=settings.throttle_max_delay,
     )

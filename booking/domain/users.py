@@ -271,6 +271,9 @@ def change_password(ctx: Context, actor: User, current: str, new: str) -> None:
         row.password_hash = new_hash
         row.changed_at = utcnow()
         audit.record(session, actor.id, audit.PASSWORD_CHANGED, actor.email)
+        # Every session ends; the browser that changed it continues with a new one
+        # (sessions.renew_session), any other device has to log in with the new password.
+        _end_sessions(session, actor.id)
 
 
 RESET_MINUTES = 60
@@ -436,6 +439,7 @@ def set_booking_right(ctx: Context, admin: User, user_id: int, allowed: bool) ->
         user.changed_at = utcnow()
         event = audit.BOOKING_RESTORED if allowed else audit.BOOKING_REVOKED
         audit.record(session, admin.id, event, user.email, details={"userId": user.id})
+        _end_sessions(session, user.id)  # privileges changed: a new login, a new session
     return user
 
 
@@ -456,7 +460,14 @@ def set_role(ctx: Context, admin: User, user_id: int, role: str) -> User:
         )
         user.role = role
         user.changed_at = utcnow()
+        _end_sessions(session, user.id)  # privileges changed: a new login, a new session
     return user
+
+
+def _end_sessions(session: Session, user_id: int) -> None:
+    from booking.domain.sessions import end_sessions_in  # sessions imports this module
+
+    end_sessions_in(session, user_id)
 
 
 def create_admin(ctx: Context, email: str, first_name: str, last_name: str, password: str) -> int:

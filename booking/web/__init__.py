@@ -7,7 +7,20 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 
-from booking.web import account, admin, audit, bookings, core, public
+from booking.web import (
+    account,
+    admin,
+    audit,
+    bookings,
+    core,
+    email_change,
+    feeds,
+    house_rules,
+    oidc,
+    public,
+    security,
+    two_factor,
+)
 from booking.web.i18n import N_
 
 log = logging.getLogger("booking.web")
@@ -54,13 +67,22 @@ def serve_static(name: str) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    for module in (public, account, bookings, admin, audit):
+    for module in (public, oidc, account, bookings, admin, audit, two_factor):
         app.include_router(module.router)
+    app.include_router(house_rules.router)
+    app.include_router(email_change.router)
+    app.include_router(security.router)
+    app.include_router(feeds.router)
+    app.include_router(feeds.feed_router)
     app.add_api_route("/static/{name:path}", serve_static, include_in_schema=False)
 
     @app.exception_handler(core.PageError)
     async def _page_error(request: Request, exc: core.PageError) -> Response:
         return error_page(request, exc.status, exc.message)
+
+    @app.exception_handler(core.TwoFactorSetupRequired)
+    async def _two_factor_setup(request: Request, exc: core.TwoFactorSetupRequired) -> Response:
+        return two_factor.forced_setup_redirect(request)
 
     @app.exception_handler(core.LoginRequired)
     async def _login(request: Request, exc: core.LoginRequired) -> Response:

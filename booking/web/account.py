@@ -6,7 +6,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from booking.api.deps import SESSION_COOKIE, CtxDep, client_address
-from booking.domain import sessions, users
+from booking.domain import oidc, sessions, users
 from booking.domain.errors import AuthFailed, NotFound, ValidationFailed
 from booking.web.core import (
     FormData,
@@ -16,8 +16,10 @@ from booking.web.core import (
     page_router,
     redirect,
     render,
+    renewed_session,
     translator,
 )
+from booking.web.feeds import profile_feed
 from booking.web.i18n import N_, Translator, negotiate
 
 router = page_router()
@@ -269,6 +271,8 @@ def _profile_page(
         values=values,
         errors=_translated(request, errors or {}),
         password_errors=_translated(request, password_errors or {}),
+        calendar_feed=profile_feed(request.app.state.ctx, user),
+        oidc_identities=oidc.identities(request.app.state.ctx, user.id),
     )
 
 
@@ -319,7 +323,7 @@ def change_password(request: Request, user: PageUser, form: FormData, ctx: CtxDe
             errors["current_password"] = exc.message
         else:
             message = translator(request).gettext("Ihr Passwort wurde geändert.")
-            return redirect("/profile", request, message)
+            return renewed_session(redirect("/profile", request, message), ctx, user)
     return _profile_page(request, user, 400, password_errors=errors)
 
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from booking.api.deps import CtxDep
 from booking.db.models import User
-from booking.domain import bookings, calendar, email_settings, places, users
+from booking.domain import bookings, calendar, email_settings, places, two_factor, users
 from booking.domain.availability import PENDING
 from booking.domain.email_settings import EmailSettingsIn
 from booking.domain.errors import AuthFailed, DomainError, NotFound, ValidationFailed
@@ -145,6 +145,18 @@ def user_confirmation(t: Translator, kind: str, target: User) -> dict[str, Any]:
             f"{base}/revoke",
             t.gettext("Buchungsrecht entziehen"),
         )
+    if kind == "two_factor_reset":
+        return _spec(
+            t.gettext("2FA zurücksetzen"),
+            t.gettext(
+                "Möchten Sie die Zwei-Faktor-Anmeldung von {name} zurücksetzen (zum Beispiel "
+                "nach dem Verlust des Telefons)? Die Person meldet sich danach nur mit dem "
+                "Passwort an und kann die Zwei-Faktor-Anmeldung neu einrichten.",
+                name=name,
+            ),
+            f"{base}/two-factor-reset",
+            t.gettext("2FA zurücksetzen"),
+        )
     if kind == users.ADMIN:
         title = t.gettext("Zum Administrator machen")
         message = t.gettext(
@@ -226,6 +238,7 @@ def users_page(request: Request, admin: PageAdmin, ctx: CtxDep) -> Response:
         everyone=users.all_users(ctx),
         can_book=users.can_book,
         confirmation=functools.partial(user_confirmation, translator(request)),
+        two_factor_ids=two_factor.enabled_user_ids(ctx),
     )
 
 
@@ -322,6 +335,30 @@ def set_role(
         message = t.gettext("{name} ist jetzt Mitglied.", name=user.full_name)
     if user.id == admin.id and user.role != users.ADMIN:
         return _back(request, "/bookings", message)  # no longer allowed here
+    return _back(request, "/admin/users", message)
+
+
+@router.get("/admin/users/{user_id}/two-factor-reset")
+def two_factor_reset_confirm(
+    request: Request, user_id: str, admin: PageAdmin, ctx: CtxDep
+) -> Response:
+    target = _find_user(ctx, _user_id(user_id))
+    return _confirm(request, user_confirmation(translator(request), "two_factor_reset", target))
+
+
+@router.post("/admin/users/{user_id}/two-factor-reset")
+def two_factor_reset(
+    request: Request, user_id: str, admin: PageAdmin, form: FormData, ctx: CtxDep
+) -> Response:
+    """A member lost the phone and the recovery codes (audited)."""
+    check_csrf(request, form)
+    try:
+        user = two_factor.admin_reset(ctx, admin, _user_id(user_id))
+    except DomainError as exc:
+        return _back(request, "/admin/users", exc.message, "error")
+    message = translator(request).gettext(
+        "Die Zwei-Faktor-Anmeldung von {name} wurde zurückgesetzt.", name=user.full_name
+    )
     return _back(request, "/admin/users", message)
 
 

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from booking.api.deps import CtxDep
 from booking.db.models import User
-from booking.domain import bookings, places, users
+from booking.domain import bookings, house_rules, places, users
 from booking.domain.availability import (
     ACCEPTED,
     CANCELLED,
@@ -148,6 +148,7 @@ def month_grid(
                     "past": day < today,
                     "free": night["freeBeds"] if night else None,
                     "full": bool(night and night["full"]),
+                    "closed": night.get("closedReason") if night else None,
                     "slots": [],
                 }
             )
@@ -196,8 +197,9 @@ def booking_list(
         grid_end = grid_start + timedelta(days=7 * CALENDAR_WEEKS)
         rows = [
             _decorate(b)
-            for b in bookings.list_bookings(ctx, user, bookings.ALL, filters.status)
-            if _day(b["startDate"]) < grid_end and _day(b["endDate"]) > grid_start
+            for b in bookings.list_bookings(
+                ctx, user, bookings.ALL, filters.status, overlapping=(grid_start, grid_end)
+            )
         ]
         nights = day_availability(ctx, grid_start, grid_end)
         context.update(
@@ -261,12 +263,14 @@ def _forms(pick: Callable[[int], str]) -> list[str]:
     return [pick(1), pick(2)]
 
 
-def picker_config(t: Translator, today: date, exclude: str | None) -> dict[str, Any]:
+def picker_config(
+    t: Translator, today: date, exclude: str | None, max_nights: int = MAX_NIGHTS
+) -> dict[str, Any]:
     """Everything ``booking-form.js`` needs, translated (the JSON block on the form page)."""
     raw = translations(t.language)
     return {
         "today": today.isoformat(),
-        "maxNights": MAX_NIGHTS,
+        "maxNights": max_nights,
         "maxNotes": MAX_NOTES,
         "excludeBookingId": exclude,
         "months": [t.gettext(name) for name in MONTHS],
@@ -286,7 +290,9 @@ def picker_config(t: Translator, today: date, exclude: str | None) -> dict[str, 
             "departureOnly": t.gettext("nur Abreise möglich"),
             "blocked": t.gettext("Der Zeitraum darf keine ausgebuchte Nacht enthalten"),
             "restart": t.gettext("Die Auswahl beginnt mit diesem Tag neu."),
-            "tooLong": t.gettext("Die maximale Buchungsdauer beträgt 30 Tage"),
+            "tooLong": t.gettext("Die maximale Buchungsdauer beträgt {n} Tage", n=max_nights),
+            "closed": t.gettext("Geschlossen"),
+            "blockedClosed": t.gettext("Der Zeitraum darf keine geschlossene Nacht enthalten"),
             "arrival": t.gettext("Anreise"),
             "departure": t.gettext("Abreise"),
             "free": t.gettext("{n} frei"),
@@ -362,7 +368,7 @@ def _render_form(
         can_book=users.can_book(user),
         today=ctx.today(),
         max_notes=MAX_NOTES,
-        config=picker_config(t, ctx.today(), exclude),
+        config=picker_config(t, ctx.today(), exclude, house_rules.current(ctx).max_nights),
     )
 
 
@@ -430,8 +436,21 @@ def _form_errors(exc: ValidationFailed, item_places: list[str], t: Translator) -
         if key.startswith("BookingItems["):
             index = _int(key[len("BookingItems[") :].split("]")[0], range(len(item_places)))
             field = "places" if index is None else f"place_{item_places[index]}"
+        if key in HOUSE_RULE_KEYS:  # every broken house rule, one line each, with the dates
+            lines = [errors["rules"]] if "rules" in errors else []
+            errors["rules"] = "\n".join(lines + [t.gettext(m) for m in messages])
+            continue
         errors.setdefault(field, t.gettext(messages[0]))
     return errors
+
+
+HOUSE_RULE_KEYS = {
+    house_rules.CLOSED_PERIOD,
+    house_rules.BOOKING_WINDOW,
+    house_rules.MINIMUM_NOTICE,
+    house_rules.MIN_NIGHTS,
+    house_rules.YEARLY_QUOTA,
+}
 
 
 def _load(ctx: Context, user: User, booking_id: uuid.UUID) -> dict[str, Any]:
@@ -616,6 +635,13 @@ class HistoryText:
                     continue
                 text = self.value(key, change)
             lines.append((label, text))
+        exception = details.get("quotaException")  # house rules: the logged quota override
+        if isinstance(exception, dict):
+            text = "; ".join(
+                f"{year}: +{info.get('extraNights')} ({', '.join(info.get('reasons', []))})"
+                for year, info in sorted(exception.items())
+            )
+            lines.append((self.t.gettext("Kontingent-Ausnahme"), text))
         return lines
 
 

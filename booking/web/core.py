@@ -58,6 +58,15 @@ class LoginRequired(Exception):
     pass
 
 
+class TwoFactorSetupRequired(Exception):
+    """An administrator without 2FA while BOOKING_REQUIRE_ADMIN_2FA is on: every page but the
+    setup page (and logging out) sends them to set it up."""
+
+
+# Pages an administrator who must set up 2FA can still reach.
+TWO_FACTOR_EXEMPT = ("/profile/two-factor", "/logout", "/login")
+
+
 # --- static files ---------------------------------------------------------------------------
 
 
@@ -126,6 +135,14 @@ def set_cookie(response: Response, ctx: Context, name: str, value: str, max_age:
         secure=secure_cookies(ctx),
         path="/",
     )
+
+
+def renewed_session(response: Response, ctx: Context, user: User) -> Response:
+    """After the user changed their password or e-mail address: the other sessions have ended,
+    this browser continues with a new session token (and so a new CSRF token)."""
+    token = sessions.renew_session(ctx, user.id)
+    set_cookie(response, ctx, SESSION_COOKIE, token, sessions.cookie_max_age(ctx))
+    return response
 
 
 def flash(response: Response, ctx: Context, message: str, kind: str = "success") -> None:
@@ -274,8 +291,17 @@ def login_url(request: Request) -> str:
 
 
 def safe_next(target: str | None) -> str:
-    """Only local paths: an open redirect would let a phishing link borrow our domain."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Only local paths: an open redirect would let a phishing link borrow our domain.
+
+    No control characters either: browsers drop tabs and newlines from URLs, so a link to
+    ``/\\t/evil.example`` (the cancel button of a confirmation page) would lead to //evil.example."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and target.isprintable()
+    ):
         return target
     return "/bookings"
 
@@ -285,8 +311,18 @@ def csrf_seed(request: Request) -> str:
 
 
 def _prepare(request: Request, ctx: CtxDep) -> None:
-    page_user(request, ctx)
+    user = page_user(request, ctx)
     request.state.csrf_seed = csrf_seed(request)
+    if (
+        user is not None
+        and user.is_admin
+        and ctx.settings.admin_2fa_required
+        and not request.url.path.startswith(TWO_FACTOR_EXEMPT)
+    ):
+        from booking.domain import two_factor
+
+        if not two_factor.is_enabled(ctx, user.id):
+            raise TwoFactorSetupRequired()
 
 
 def page_router() -> APIRouter:

@@ -25,7 +25,6 @@ MESSAGES = [
     N_("Abreisedatum kann nicht vor heute liegen"),
     N_("Das Anreisedatum kann nicht vor heute liegen"),
     N_("Das Abreisedatum muss nach dem Anreisedatum liegen"),
-    N_("Die maximale Buchungsdauer beträgt 30 Tage"),
     N_("Notizen dürfen maximal 500 Zeichen lang sein"),
     N_("Mindestens eine Schlafmöglichkeit muss ausgewählt werden"),
     N_("Jede Schlafmöglichkeit darf nur einmal gewählt werden"),
@@ -70,6 +69,32 @@ MESSAGES = [
     N_("Sie können sich die Buchungsberechtigung nicht selbst entziehen."),
     N_("Unbekannte Rolle."),
     N_("Der letzte Administrator kann nicht herabgestuft werden."),
+    # login with an OpenID Connect provider (booking/domain/oidc.py)
+    N_("Die Anmeldung beim Anbieter ist fehlgeschlagen. Bitte versuchen Sie es erneut."),
+    N_(
+        "Die Anmeldung beim Anbieter ist abgelaufen oder wurde in einem anderen Fenster "
+        "begonnen. Bitte versuchen Sie es erneut."
+    ),
+    N_("Die Anmeldung beim Anbieter wurde abgebrochen."),
+    N_("Der Anbieter ist zurzeit nicht erreichbar. Bitte versuchen Sie es später erneut."),
+    N_(
+        "Der Anbieter hat keine E-Mail-Adresse übermittelt. Bitte erlauben Sie den "
+        "Zugriff auf Ihre E-Mail-Adresse oder registrieren Sie sich mit Passwort."
+    ),
+    N_(
+        "Zu dieser E-Mail-Adresse gibt es bereits ein Konto, aber der Anbieter hat die "
+        "Adresse nicht bestätigt. Bitte melden Sie sich mit Ihrem Passwort an."
+    ),
+    N_("Für dieses Konto ist keine Anmeldung möglich."),
+    N_(
+        "Ihr Konto wurde angelegt. Es wartet noch auf die Freigabe durch einen "
+        "Administrator; Sie werden per E-Mail benachrichtigt, sobald Sie buchen können."
+    ),
+    N_(
+        "Ihr Konto wurde angelegt. Bitte bestätigen Sie Ihre E-Mail-Adresse mit dem Link,"
+        " den wir Ihnen geschickt haben; danach wartet es auf die Freigabe durch einen "
+        "Administrator."
+    ),
     # audit log event labels (booking/domain/audit.py: LABELS)
     N_("Anmeldung"),
     N_("Fehlgeschlagene Anmeldung"),
@@ -86,6 +111,24 @@ MESSAGES = [
     N_("Schlafmöglichkeit geändert"),
     N_("Schlafmöglichkeit deaktiviert"),
     N_("Schlafmöglichkeit aktiviert"),
+    N_("Hausregeln geändert"),
+    N_("Sperrzeit angelegt"),
+    N_("Sperrzeit gelöscht"),
+    N_("Kontingent-Ausnahme gewährt"),
+    N_("Kontingent-Ausnahme gelöscht"),
+    N_("Kontingent-Ausnahme genutzt"),
+    # house rules (booking/domain/house_rules.py)
+    N_("Die Mindestdauer darf nicht größer als die Höchstdauer sein"),
+    N_("Bitte geben Sie einen Grund an"),
+    N_("Die letzte Nacht darf nicht vor der ersten liegen"),
+    N_("Ungültiges Jahr"),
+    N_("Sperrzeit nicht gefunden."),
+    N_("Ausnahme nicht gefunden."),
+    N_("Anmeldung über Anbieter verknüpft"),
+    N_("Registrierung über Anbieter"),
+    N_("Kalender-Adresse neu erzeugt"),
+    N_("Kalender-Adresse gelöscht"),
+    N_("Hauskalender geändert"),
 ]
 
 # Texts the domain builds with values (f-strings there; ``{name}`` placeholders here).
@@ -98,6 +141,18 @@ PATTERNS = [
     N_("Test-E-Mail wurde erfolgreich an {to} gesendet."),
     N_("Benutzer {name} wurde erfolgreich für Buchungen freigeschaltet."),
     N_("Benutzer {name} wurde abgelehnt."),
+    # house rules (booking/domain/house_rules.py: TEXTS and the settings' checks)
+    N_("Das Haus ist vom {first} bis {last} geschlossen: {reason}"),
+    N_("Buchungen sind höchstens {months} Monate im Voraus möglich (Abreise spätestens am {last})"),
+    N_("Buchungen brauchen {days} Tage Vorlauf (Anreise frühestens am {first})"),
+    N_("Eine Buchung muss mindestens {n} Nächte umfassen"),
+    N_("Die maximale Buchungsdauer beträgt {n} Tage"),
+    N_(
+        "Das Kontingent von {quota} Nächten im Jahr {year} ist überschritten "
+        "({used} bereits gebucht, {requested} angefragt)"
+    ),
+    N_("Der Wert muss zwischen {low} und {high} liegen"),
+    N_("Der Grund darf höchstens {max} Zeichen lang sein"),
     # booking/domain/errors.py: Throttled
     N_("Zu viele Versuche. Bitte warten Sie {n} Sekunden."),
     N_("Zu viele Versuche. Bitte warten Sie {n} Minuten."),

@@ -67,11 +67,21 @@ def login(request: Request, form: FormData, ctx: CtxDep) -> Response:
 
 
 def finish_login(request: Request, ctx: Context, user: User, target: str) -> Response:
-    """The one way a browser becomes logged in (password or OpenID Connect): a fresh session
-    token, so a token planted before login is worthless."""
+    """The one way a browser becomes logged in (password or OpenID Connect). An account with
+    two-factor authentication gets no session yet, only the way to the code form."""
+    from booking.web import two_factor  # imported here: it imports this module
+
+    second_step = two_factor.second_step_redirect(ctx, user, target)
+    if second_step is not None:
+        return second_step
+    return start_browser_session(ctx, user, target)
+
+
+def start_browser_session(ctx: Context, user: User, target: str) -> Response:
+    """A fresh session token, so a token planted before login is worthless."""
     response = redirect(target)
     token = sessions.start_session(ctx, user.id)
-    set_cookie(response, ctx, SESSION_COOKIE, token, sessions.IDLE_DAYS * 86400)
+    set_cookie(response, ctx, SESSION_COOKIE, token, sessions.cookie_max_age(ctx))
     response.delete_cookie(CSRF_COOKIE, path="/")
     return response
 

@@ -584,6 +584,8 @@ def test_it_updates_a_booking_and_records_the_changes(client, ctx, bob, room):
 
     [entry] = history_of(client, ctx, bob, booking.id)
     assert entry["eventType"] == "Updated"
+    # a date change records the house rules it was checked against (house_rules.enforce)
+    assert entry["details"].pop("rules")["maxNights"] == 30
     assert entry["details"] == {
         "startDate": {"from": day(ctx, 5).isoformat(), "to": new_start.isoformat()},
         "endDate": {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -82,6 +82,26 @@ class World:
                     created_at=utcnow(),
                 )
             )
+
+    @cached_property
+    def closed_period(self) -> str:
+        from booking.domain import house_rules
+
+        admin = self.user(admin=True)
+        data = house_rules.ClosedPeriodIn(
+            first_night=date(2031, 2, 1), last_night=date(2031, 2, 2), reason=self.tag
+        )
+        return str(house_rules.add_closed_period(self.ctx, admin, data)["id"])
+
+    @cached_property
+    def quota_exception(self) -> int:
+        from booking.domain import house_rules
+
+        admin = self.user(admin=True)
+        data = house_rules.QuotaExceptionIn(
+            user_id=admin.id, year=2031, extra_nights=2, reason=self.tag
+        )
+        return int(house_rules.grant_quota_exception(self.ctx, admin, data)["id"])
 
     def booking_url(self, suffix: str = "") -> str:
         return f"/api/bookings/{self.booking.id}{suffix}"
@@ -179,10 +199,21 @@ MATRIX: dict[tuple[str, str], Row] = {
         SIGNED_IN,
     ),
     ("GET", "/api/auth/me"): Row(lambda w: "/api/auth/me", SIGNED_IN),
+    ("GET", "/api/auth/two-factor"): Row(lambda w: "/api/auth/two-factor", SIGNED_IN),
     ("POST", "/api/auth/change-password"): Row(
         lambda w: "/api/auth/change-password",
         SIGNED_IN,
         lambda w: {"currentPassword": PASSWORD, "newPassword": "ein-anderes-passwort-2026"},
+    ),
+    ("POST", "/api/auth/change-email"): Row(
+        lambda w: "/api/auth/change-email",
+        SIGNED_IN,
+        lambda w: {"newEmail": f"neu-{w.tag}@example.com", "password": PASSWORD},
+    ),
+    ("POST", "/api/auth/confirm-email-change"): Row(
+        lambda w: "/api/auth/confirm-email-change",
+        (400, 400, 400, 400),
+        lambda w: {"token": "not-a-valid-token"},
     ),
     # admin: users
     ("GET", "/api/admin/users/pending"): Row(lambda w: "/api/admin/users/pending", ADMIN),
@@ -246,6 +277,35 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     # admin: audit log
     ("GET", "/api/admin/audit"): Row(lambda w: "/api/admin/audit?limit=5", ADMIN),
+    # admin: the "Sicherheit" checks
+    ("GET", "/api/admin/security"): Row(lambda w: "/api/admin/security", ADMIN),
+    # house rules (booking/api/house_rules.py)
+    ("GET", "/api/house-rules"): Row(lambda w: "/api/house-rules", SIGNED_IN),
+    ("GET", "/api/admin/house-rules"): Row(lambda w: "/api/admin/house-rules", ADMIN),
+    ("PUT", "/api/admin/house-rules"): Row(
+        lambda w: "/api/admin/house-rules", ADMIN, lambda w: {"maxNights": 30}
+    ),
+    ("GET", "/api/admin/house-rules/conflicts"): Row(
+        lambda w: "/api/admin/house-rules/conflicts", ADMIN
+    ),
+    ("GET", "/api/admin/closed-periods"): Row(lambda w: "/api/admin/closed-periods", ADMIN),
+    ("POST", "/api/admin/closed-periods"): Row(
+        lambda w: "/api/admin/closed-periods",
+        (401, 403, 403, 201),
+        lambda w: {"firstNight": "2031-01-05", "lastNight": "2031-01-06", "reason": w.tag},
+    ),
+    ("DELETE", "/api/admin/closed-periods/{period_id:uuid}"): Row(
+        lambda w: f"/api/admin/closed-periods/{w.closed_period}", (401, 403, 403, 204)
+    ),
+    ("GET", "/api/admin/quota-exceptions"): Row(lambda w: "/api/admin/quota-exceptions", ADMIN),
+    ("POST", "/api/admin/quota-exceptions"): Row(
+        lambda w: "/api/admin/quota-exceptions",
+        (401, 403, 403, 201),
+        lambda w: {"userId": w.member.id, "year": 2031, "extraNights": 3, "reason": "Umzug"},
+    ),
+    ("DELETE", "/api/admin/quota-exceptions/{exception_id:int}"): Row(
+        lambda w: f"/api/admin/quota-exceptions/{w.quota_exception}", (401, 403, 403, 204)
+    ),
 }
 
 

@@ -33,7 +33,13 @@ BUDGET_MIB = 380
 MIB = 1024 * 1024
 # The one-shot jobs: they exit, so they neither restart nor have a health check.
 ONE_SHOT = {"backup"}
-SECRET_FILES = ("postgres_password", "database_url", "secret_key", "smtp_password")
+SECRET_FILES = (
+    "postgres_password",
+    "database_url",
+    "secret_key",
+    "smtp_password",
+    "postgres_monitor_password",
+)
 
 
 # ---- fixtures -----------------------------------------------------------------------------------
@@ -225,10 +231,13 @@ def test_it_makes_private_secrets_and_never_overwrites_them(tmp_path: Path) -> N
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     for name in SECRET_FILES:
         mode = stat.S_IMODE((directory / name).stat().st_mode)
-        assert mode == (0o400 if IS_ROOT else 0o600), f"{name}: {oct(mode)}"
+        shared = name == "postgres_monitor_password"  # db owns it, the exporter's group reads
+        assert mode == ((0o440 if shared else 0o400) if IS_ROOT else 0o600), f"{name}: {oct(mode)}"
     if IS_ROOT:
         assert (directory / "postgres_password").stat().st_uid == 70
         assert (directory / "database_url").stat().st_uid == 1001
+        monitor = (directory / "postgres_monitor_password").stat()
+        assert (monitor.st_uid, monitor.st_gid) == (70, 65534)
     password = (directory / "postgres_password").read_text()
     assert len(password) >= 40 and re.fullmatch(r"[A-Za-z0-9_-]+", password)
     assert (directory / "database_url").read_text() == (
@@ -425,7 +434,8 @@ def test_it_sets_the_required_nginx_policies() -> None:
         assert directive in main, directive
     csp = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; "
+        "object-src 'none'"
     )
     assert f'default "{csp}";' in main
     for header in (

@@ -34,12 +34,13 @@ ADMIN_EMAIL = "admin@example.org"
 ADMIN_PASSWORD = "Haus-am-See-2026!"  # noqa: S105 (test account on a throw-away database)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    "object-src 'none'"
 )
 STATIC_NAME = "app.3f2a9c1e.css"
 STATIC_BODY = "body { margin: 0; }\n" * 200  # > 1 KiB, so gzip applies
 # Memory limits of deploy/compose.prod.yml (MiB) that the measured PSS must stay below.
-LIMITS_MIB = {"nginx": 16, "app": 160, "db": 96}
+LIMITS_MIB = {"nginx": 12, "app": 144, "db": 72}
 
 
 @dataclass

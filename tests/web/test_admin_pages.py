@@ -68,7 +68,10 @@ ADMIN_PAGES = [
     "/admin/places/new",
     "/admin/places/{room}/edit",
     "/admin/places/{room}/deactivate",
+    "/admin/rules",
     "/admin/email",
+    "/admin/calendar",
+    "/admin/security",
 ]
 ADMIN_FORMS = [
     "/admin/users/{bob}/approve",
@@ -82,6 +85,7 @@ ADMIN_FORMS = [
     "/admin/places/{room}/reactivate",
     "/admin/email",
     "/admin/email/test",
+    "/admin/calendar",
 ]
 
 
@@ -97,7 +101,10 @@ def test_admin_pages_render_for_admins(admin, bob, room, page):
         "Dashboard",
         "Benutzer",
         "Schlafmöglichkeiten",
+        "Hausregeln",
         "E-Mail",
+        "Hauskalender",
+        "Sicherheit",
         "Protokoll",
     ]
     assert len(nav.find_all("a", aria_current="page")) == 1

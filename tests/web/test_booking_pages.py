@@ -524,15 +524,18 @@ def test_revoked_member_sees_a_clear_message(
     client: TestClient, ctx: Context, alice: User, bob: User, room: SleepingAccommodation
 ) -> None:
     login(client, bob)
-    doc = page(client, "/bookings/new")
+    page(client, "/bookings/new")
     users.set_booking_right(ctx, alice, bob.id, False)
+    # A change of rights ends the member's sessions (docs/security.md): bob logs in again.
+    page(client, "/bookings/new", status=303)
+    login(client, bob)
     message = "Ihre Berechtigung zum Buchen wurde von einem Administrator entzogen."
     fresh = page(client, "/bookings/new")
     assert fresh.one("div", class_="alert-error").find_all("p")[0].text == message
     assert fresh.find("form", data_booking_form=True) is None
     start = ctx.today() + timedelta(days=2)
     response = client.post(
-        "/bookings/new", data=form_body(doc, start, start + timedelta(days=1), {room: 1})
+        "/bookings/new", data=form_body(fresh, start, start + timedelta(days=1), {room: 1})
     )
     assert response.status_code == 403
     assert parse(response.text).one("div", class_="alert-error").find_all("p")[0].text == message
