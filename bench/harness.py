@@ -1,14 +1,16 @@
 """Performance harness (issue 7): the production topology under a realistic mixed workload.
 
     uv run --group bench python bench/harness.py [--quick] [--backend sqlite|postgresql|both]
-        [--bookings 20000] [--users 1,10,50] [--scaling 1000,10000,100000] [--no-scaling]
+        [--bookings 20000] [--users 1,10,50] [--think-ms 500] [--capacity-users 10]
+        [--scaling 1000,10000,100000] [--no-scaling]
 
 Per backend (SQLite; PostgreSQL in a private cluster with deploy/postgres/postgresql.conf):
 generate the data (bench/generate.py), start the app pinned to core 0, the shipped nginx
 configuration (TLS) in front, all of it in one 512 MiB memory cgroup; log the workload's
 accounts in (directly at the app: nginx limits logins per address), then run
-bench/workload/mixed.lua with wrk at each number of users (one connection per user) through
-nginx. Records per scenario requests/s, p50/p95/p99 and errors, PSS of each component idle and
+bench/workload/mixed.lua with wrk at each number of users (one connection per user, each user
+pausing about --think-ms between requests, as people do) through nginx, then once more with
+--capacity-users connections that never pause: the most the one core serves. Records per scenario requests/s, p50/p95/p99 and errors, PSS of each component idle and
 at peak, the app's RSS, cold start, database size.
 
 Scaling (SQLite, app alone): latency of the list and calendar pages (member and admin) and of
@@ -117,7 +119,12 @@ _runs = 0  # wrk runs so far: each creates its bookings in dates of its own (mix
 
 
 def run_wrk(
-    url: str, users: int, seconds: float, env: dict[str, str], sequence: str = ""
+    url: str,
+    users: int,
+    seconds: float,
+    env: dict[str, str],
+    sequence: str = "",
+    think_ms: int = 0,
 ) -> dict[str, Any]:
     """wrk with one connection per user; per-scenario figures from the Lua samples."""
     with tempfile.NamedTemporaryFile(prefix="bench-", suffix=".txt", delete=False) as out:
@@ -134,6 +141,7 @@ def run_wrk(
         "BENCH_OUT": str(out_path),
         "BENCH_SEQUENCE": sequence,
         "BENCH_RUN": str(_runs),
+        "BENCH_THINK_MS": str(think_ms),
     }
     result = subprocess.run(command, env=run_env, capture_output=True, text=True, check=False)
     summary: dict[str, Any] = {}
@@ -168,6 +176,7 @@ def run_wrk(
     socket_errors = {k: v for k, v in summary["errors"].items() if k != "status"}
     return {
         "users": users,
+        "think_ms": think_ms,
         "seconds": round(duration, 2),
         "requests": summary["requests"],
         "rps": round(summary["requests"] / duration, 1),
@@ -244,7 +253,7 @@ def _bench_stack(
             for users in args.users:
                 run_wrk(url_https, users, 2, workload)  # warm-up, not recorded
                 with sampler:
-                    run = run_wrk(url_https, users, args.seconds, workload)
+                    run = run_wrk(url_https, users, args.user_seconds, workload, "", args.think_ms)
                 run["peak_pss_mib"] = _rounded(sampler.peak())
                 run["app_rss_mib"] = round(stack.rss(app.process.pid)["VmRSS"], 1)
                 result["runs"][str(users)] = run
@@ -252,6 +261,16 @@ def _bench_stack(
                     f"  {users:>2} users: {run['rps']:.0f} req/s, p95 {run['latency_ms']['p95']:.1f} ms, "
                     f"{run['errors']} errors, stack PSS {run['peak_pss_mib']['total']:.0f} MiB"
                 )
+            # Capacity: the same users without a pause, so the one core is saturated; what
+            # the board can serve at most, and how long requests queue then (no budget).
+            with sampler:
+                run = run_wrk(url_https, args.capacity_users, args.seconds, workload)
+            run["peak_pss_mib"] = _rounded(sampler.peak())
+            result["capacity"] = run
+            print(  # noqa: T201
+                f"  capacity ({args.capacity_users} connections, no pause): {run['rps']:.0f} req/s, "
+                f"p95 {run['latency_ms']['p95']:.1f} ms, {run['errors']} errors"
+            )
             result["app_rss_peak_mib"] = round(stack.rss(app.process.pid)["VmHWM"], 1)
             result["after_pss_mib"] = _rounded(sampler.sample())
             if cgroup is not None:
@@ -306,12 +325,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--bookings", type=int, default=20_000)
     parser.add_argument("--users", default="1,10,50")
+    parser.add_argument(
+        "--think-ms",
+        type=int,
+        default=500,
+        help="a user's mean pause between requests (default 500 ms: a fast clicker; people "
+        "on a booking page pause seconds); 0 fires at once",
+    )
+    parser.add_argument(
+        "--capacity-users", type=int, default=10, help="connections of the no-pause run"
+    )
     parser.add_argument("--scaling", default="1000,10000,100000")
     parser.add_argument("--no-scaling", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     args.users = [int(n) for n in args.users.split(",")]
     args.seconds = 5 if args.quick else 15
+    # With pauses a user sends about 2 requests a second: longer runs for enough samples.
+    args.user_seconds = args.seconds * 2 if args.think_ms else args.seconds
     stack.which("wrk")
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("needs at least 2 cores (app on core 0, the rest on core 1)")
@@ -321,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "quick": args.quick,
         "seconds_per_run": args.seconds,
+        "seconds_per_user_run": args.user_seconds,
+        "think_ms": args.think_ms,
         "machine": machine_info(),
         "git": git_info(),
         "load_before": load_average(),

@@ -152,7 +152,13 @@ def markdown(
         "deploy/postgres/postgresql.conf or SQLite — all in one 512 MiB memory cgroup; wrk "
         "(bench/workload/mixed.lua, one connection per user) on core 1 with nginx and "
         "PostgreSQL. Data: bench/generate.py. "
-        f"{result['seconds_per_run']} s per run after a 2 s warm-up.",
+        + (
+            f"Each user pauses {result['think_ms'] // 2}–{result['think_ms'] * 3 // 2} ms "
+            f"between requests; {result['seconds_per_user_run']} s per user run, "
+            if result.get("think_ms")
+            else "Users do not pause between requests; "
+        )
+        + f"{result['seconds_per_run']} s for the capacity run, each after a 2 s warm-up.",
         "",
         f"Machine: {machine['cpu_model']}, {machine['cpus_online']} CPUs, kernel "
         f"{machine['kernel']}, Python {machine['python']}, {machine.get('wrk', 'wrk')}. "
@@ -208,7 +214,28 @@ def markdown(
                         f"{_f(s['p50_ms'])} | {_f(s['p95_ms'])} | {_f(s['p99_ms'])} | "
                         f"{s['errors']} {'' if not s['errors'] else s['statuses']} |"
                     )
-        failures = [f for run in figures["runs"].values() for f in run.get("failures", [])]
+        capacity = figures.get("capacity")
+        if capacity:
+            lat = capacity["latency_ms"]
+            lines += [
+                "",
+                f"Capacity ({capacity['users']} connections that never pause, "
+                f"{_f(capacity['seconds'], 0)} s): **{capacity['rps']:.0f} req/s**, p50 "
+                f"{_f(lat['p50'])} ms, p95 {_f(lat['p95'])} ms, p99 {_f(lat['p99'])} ms, "
+                f"{capacity['errors']} errors. Requests queue for the one core here: this is "
+                "the most the board serves, not what a user waits.",
+                "",
+                "| scenario | requests | p50 ms | p95 ms |",
+                "|---|---|---|---|",
+            ]
+            for name in SCENARIO_ORDER:
+                c = capacity["scenarios"].get(name)
+                if c:
+                    lines.append(
+                        f"| {name} | {c['requests']} | {_f(c['p50_ms'])} | {_f(c['p95_ms'])} |"
+                    )
+        runs_and_capacity = [*figures["runs"].values(), *([capacity] if capacity else [])]
+        failures = [f for run in runs_and_capacity for f in run.get("failures", [])]
         if failures:
             lines += ["", "First failed requests:", "", "```", *failures[:10], "```"]
         peak = figures["runs"][max(figures["runs"], key=int)]["peak_pss_mib"]

@@ -10,8 +10,10 @@
 -- Environment (set by bench/harness.py): BENCH_COOKIES, BENCH_TOKENS (member sessions and API
 -- tokens, comma-separated, same order), BENCH_ADMIN_TOKEN, BENCH_PLACES (place ids),
 -- BENCH_OUT, BENCH_FIRST_FREE_DAY (days from today from which no generated booking exists),
--- BENCH_RUN (a counter of wrk runs on the same data), BENCH_ADMIN_COOKIE, and BENCH_SEQUENCE
--- (comma-separated scenarios: replaces SEQUENCE, e.g. one scenario for the scaling runs).
+-- BENCH_RUN (a counter of wrk runs on the same data), BENCH_ADMIN_COOKIE, BENCH_SEQUENCE
+-- (comma-separated scenarios: replaces SEQUENCE, e.g. one scenario for the scaling runs) and
+-- BENCH_THINK_MS (a user's pause between two requests, uniformly 0.5-1.5 times this; 0: none,
+-- every connection fires again at once, which measures capacity rather than users).
 
 local ffi = require("ffi")
 ffi.cdef [[
@@ -99,6 +101,15 @@ local function page(path, session)
 end
 
 local first_free = tonumber(os.getenv("BENCH_FIRST_FREE_DAY") or "200")
+local think_ms = tonumber(os.getenv("BENCH_THINK_MS") or "0")
+
+-- wrk asks before every request how long this user waits first.
+function delay()
+  if think_ms <= 0 then
+    return 0
+  end
+  return math.floor(think_ms / 2 + random(think_ms + 1))
+end
 local run = tonumber(os.getenv("BENCH_RUN") or "0")
 
 local function build(kind)
