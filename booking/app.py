@@ -147,6 +147,9 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         lifespan=_lifespan,
+        # Our own Prometheus metrics and request log cover this (booking/observability.py);
+        # off, FastAPI skips its OpenTelemetry provider lookups on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.ctx = ctx
     app.openapi = lambda: _openapi_document(app)  # type: ignore[method-assign]
