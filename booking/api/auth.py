@@ -104,7 +104,7 @@ def login(body: LoginIn, request: Request, ctx: CtxDep) -> dict[str, Any] | JSON
         if not (body.totp_code or "").strip():
             return problem(401, "Two-factor code required.", errors={"TotpCode": [CODE_NEEDED]})
         try:
-            two_factor.verify(ctx, user, body.totp_code or "", address)
+            two_factor.verify(ctx, user, body.totp_code or "", address, login=True)
         except two_factor.InvalidCode:
             return problem(401, "Invalid two-factor code.", errors={"TotpCode": [CODE_WRONG]})
     return {"token": issue_token(ctx, user), "message": "Login successful", "user": user_out(user)}

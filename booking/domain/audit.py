@@ -110,7 +110,15 @@ security_log.setLevel(logging.WARNING)
 # The failed-login line (docs/security.md, deploy/fail2ban/filter.d/booking.conf). The address
 # comes first and the user is JSON-quoted last, so nothing typed can forge another address.
 LOGIN_FAILED_FORMAT = "login failed: address=%s reason=%s user=%s"
-REASONS = ("invalid_credentials", "throttled", "unverified", "unapproved")
+REASONS = (
+    "invalid_credentials",
+    "throttled",
+    "unverified",
+    "unapproved",
+    "invalid_two_factor_code",
+    "oidc_refused",
+    "oidc_unavailable",
+)
 
 
 def log_login_failure(email: str, address: str | None, reason: str) -> None:

@@ -91,6 +91,12 @@ class OidcFailed(Exception):
         self.message = message
         self.reason = reason
         self.notice = notice
+        self.email = ""  # the account's address, once the ID token named one
+
+
+# Refusals whose password-login twin is not a failure for fail2ban: the provider authenticated
+# the person, the account cannot log in yet.
+_NOT_GUESSING = ("unverified", "unapproved")
 
 
 def enabled(settings: Settings) -> bool:
@@ -285,7 +291,30 @@ def complete(
     ctx: Context, flow: Flow | None, params: Mapping[str, str], address: str | None = None
 ) -> User:
     """Check the provider's answer against the flow, redeem the code, verify the ID token and
-    find (or make) the account. Returns a user allowed to log in; raises OidcFailed."""
+    find (or make) the account. Returns a user allowed to log in; raises OidcFailed.
+
+    Every refusal except a new account's notice writes the failed-login line (fail2ban,
+    docs/security.md): ``oidc_refused`` when the callback or the account was refused (forged,
+    replayed or expired callbacks, invalid tokens, deactivated accounts, unverified addresses),
+    ``unverified``/``unapproved`` like a password login, ``oidc_unavailable`` when the provider
+    could not be reached (not the client's doing)."""
+    try:
+        return _complete(ctx, flow, params, address)
+    except OidcFailed as exc:
+        if not exc.notice:
+            audit.log_login_failure(exc.email, address, _log_reason(exc))
+        raise
+
+
+def _log_reason(exc: OidcFailed) -> str:
+    if exc.message == UNAVAILABLE:
+        return "oidc_unavailable"
+    return exc.reason if exc.reason in _NOT_GUESSING else "oidc_refused"
+
+
+def _complete(
+    ctx: Context, flow: Flow | None, params: Mapping[str, str], address: str | None
+) -> User:
     error = params.get("error")
     if error:
         message = CANCELLED if error == "access_denied" else FAILED
@@ -504,6 +533,7 @@ def _admit(ctx: Context, user: User, created: bool, address: str | None) -> User
 
 def _refused(ctx: Context, subject: str, address: str | None, refusal: OidcFailed) -> None:
     log.info("OpenID Connect login refused: %s", refusal.reason)
+    refusal.email = subject
     with ctx.db.write() as session:
         audit.record(
             session,

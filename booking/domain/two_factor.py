@@ -299,11 +299,14 @@ def verify(
     *,
     allow_recovery: bool = True,
     pending_login: int | None = None,
+    login: bool = False,
 ) -> None:
     """Accept ``code`` (6 digits from the app, or a recovery code) once, or raise.
 
     ``pending_login``: the ``login_count`` a pending browser login was issued for; the code is
-    then only accepted while it is unchanged, so a pending login works once."""
+    then only accepted while it is unchanged, so a pending login works once. ``login`` (implied
+    by ``pending_login``): the code is a login's second step, so a refusal also writes the
+    failed-login line for fail2ban (docs/security.md)."""
     _check_throttle(ctx, user, address)
     with ctx.db.read() as session:
         row = session.get(TwoFactor, user.id)
@@ -318,7 +321,10 @@ def verify(
     else:
         accepted = False
     if not accepted:
-        _failed(ctx, user, address, "login" if pending_login is not None else "code")
+        login = login or pending_login is not None
+        _failed(ctx, user, address, "login" if login else "code")
+        if login:  # wrong, expired or replayed: someone may be guessing with a known password
+            audit.log_login_failure(user.email, address, "invalid_two_factor_code")
         raise InvalidCode()
     with ctx.db.write() as session:
         throttle.clear(session, throttle.TWO_FACTOR, user.email)
