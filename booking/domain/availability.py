@@ -8,9 +8,9 @@ import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Select, bindparam, select
 
@@ -19,15 +19,20 @@ from booking.domain.errors import Unavailable
 from booking.lib.timeutil import wire_date
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlalchemy.orm import Session
+
+    # Reads run on an ORM session (write transactions) or a bare Core connection (hot reads).
+    Reader = Session | Connection
 
 PENDING, CONFIRMED, CANCELLED, COMPLETED, ACCEPTED, REJECTED = 0, 1, 2, 3, 4, 5
 # Statuses that hold places; Rejected and Cancelled release them.
 HOLDING = (PENDING, CONFIRMED, ACCEPTED)
 
 
-@dataclass(frozen=True)
-class Stay:
+class Stay(NamedTuple):
+    """A holding booking's use of one place (a tuple: built by the hundred per calendar)."""
+
     booking_id: uuid.UUID
     start: date
     end: date
@@ -81,7 +86,7 @@ def _stays_query(with_names: bool, by_place: bool, excluding: bool) -> Select[An
 
 
 def stays_by_place(
-    session: Session,
+    session: Reader,
     start: date,
     end: date,
     *,
@@ -97,12 +102,59 @@ def stays_by_place(
     if exclude_booking is not None:
         params["exclude"] = exclude_booking
     grouped: dict[uuid.UUID, list[Stay]] = defaultdict(list)
-    for row in session.execute(query, params):
-        values: tuple[Any, ...] = tuple(row)
-        place_id, booking_id, first_night, departure, persons = values[:5]
-        name = f"{values[5]} {values[6]}".strip() if with_names else ""
-        grouped[place_id].append(Stay(booking_id, first_night, departure, persons, name))
+    rows = session.execute(query, params).all()
+    if with_names:
+        for place_id, booking_id, first_night, departure, persons, first, last in rows:
+            name = f"{first} {last}".strip()
+            grouped[place_id].append(Stay(booking_id, first_night, departure, persons, name))
+    else:
+        for place_id, booking_id, first_night, departure, persons in rows:
+            grouped[place_id].append(Stay(booking_id, first_night, departure, persons))
     return grouped
+
+
+@functools.cache
+def _nights_query(excluding: bool) -> Select[Any]:
+    """Only what a per-night count needs: no booking ids, names or order."""
+    columns: list[Any] = [
+        BookingItem.sleeping_accommodation_id,
+        Booking.start_date,
+        Booking.end_date,
+        BookingItem.person_count,
+    ]
+    query = (
+        select(*columns)
+        .join(Booking, Booking.id == BookingItem.booking_id)
+        .where(
+            Booking.status.in_(HOLDING),
+            Booking.end_date > bindparam("start"),
+            Booking.start_date < bindparam("end"),
+        )
+    )
+    if excluding:
+        query = query.where(Booking.id != bindparam("exclude"))
+    return query
+
+
+def persons_per_night(
+    session: Reader, start: date, end: date, exclude_booking: uuid.UUID | None = None
+) -> dict[uuid.UUID, list[int]]:
+    """Per place that has stays in [start, end): the persons booked on each night."""
+    days = (end - start).days
+    params: dict[str, Any] = {"start": start, "end": end}
+    if exclude_booking is not None:
+        params["exclude"] = exclude_booking
+    # Changes per night (arrivals add, departures subtract), summed up once per place: a
+    # calendar's hundreds of stays cost two additions each instead of one per night.
+    changes: dict[uuid.UUID, list[int]] = {}
+    rows = session.execute(_nights_query(exclude_booking is not None), params).all()
+    for place_id, first_night, departure, persons in rows:
+        per_night = changes.get(place_id)
+        if per_night is None:
+            per_night = changes[place_id] = [0] * (days + 1)
+        per_night[max((first_night - start).days, 0)] += persons
+        per_night[min((departure - start).days, days)] -= persons
+    return {place_id: list(accumulate(per_night[:days])) for place_id, per_night in changes.items()}
 
 
 def check_capacity(
@@ -159,7 +211,7 @@ _ACTIVE_PLACES = (
 
 
 def availability(
-    session: Session, start: date, end: date, exclude_booking: uuid.UUID | None = None
+    session: Reader, start: date, end: date, exclude_booking: uuid.UUID | None = None
 ) -> dict[str, object]:
     """Every active place with its free capacity for [start, end) and the stays that use it."""
     places = session.execute(_ACTIVE_PLACES).all()

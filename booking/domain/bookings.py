@@ -3,6 +3,7 @@ written in the same transaction as every change."""
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from datetime import date, datetime, timedelta
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
 from booking.db.models import Booking, BookingHistory, BookingItem, SleepingAccommodation, User
 from booking.domain import availability as avail
@@ -230,48 +231,88 @@ def list_bookings(
     *,
     user_id: int | None = None,
     overlapping: tuple[date, date] | None = None,
+    connection: Connection | None = None,
 ) -> list[dict[str, Any]]:
     """Members see their own bookings, administrators everyone's (optionally one user's).
 
     ``overlapping=(start, end)``: only stays that overlap [start, end) — a calendar page must
     not load (and scale with) the whole history; the index on (end_date, start_date) serves it.
+    ``connection``: the caller's read transaction (else one of its own).
     """
     today = ctx.today()
+    by_user = not actor.is_admin or user_id is not None
+    rows_query, items_query = _list_statements(
+        by_user,
+        time_range if time_range in (FUTURE, PAST, LAST_30_DAYS, LAST_YEAR) else ALL,
+        _status_shape(status),
+        overlapping is not None,
+    )
+    params: dict[str, Any] = {"today": today, "status": status}
+    if by_user:
+        params["user_id"] = actor.id if not actor.is_admin else user_id
+    if time_range == LAST_30_DAYS:
+        params["since"] = today - timedelta(days=30)
+    elif time_range == LAST_YEAR:
+        params["since"] = _one_year_before(today)
+    if overlapping is not None:
+        params["start"], params["end"] = overlapping
+    if connection is None:
+        with ctx.db.connect() as own:
+            rows = own.execute(rows_query, params).all()
+            items = _items_by_booking(own.execute(items_query, params))
+    else:
+        rows = connection.execute(rows_query, params).all()
+        items = _items_by_booking(connection.execute(items_query, params))
+    return [_booking_out(row, items.get(row.id, []), today) for row in rows]
+
+
+def _status_shape(status: int | None) -> str:
+    if status is None:
+        return "any"
+    if status == COMPLETED:
+        return "completed"
+    if status in (ACCEPTED, CONFIRMED):
+        return "current"
+    return "exact"
+
+
+@functools.cache
+def _list_statements(
+    by_user: bool, time_range: int, status_shape: str, overlapping: bool
+) -> tuple[Select[Any], Select[Any]]:
+    """The list's two selects, built once per shape (building a select costs more than running
+    it on SQLite): the user, the dates and the status are bound per call."""
     query = select(
         Booking.id, Booking.user_id, Booking.start_date, Booking.end_date, Booking.status,
         Booking.notes, Booking.created_at, Booking.changed_at,
         User.first_name, User.last_name, User.email,
     ).join(User, User.id == Booking.user_id)  # fmt: skip
-    if not actor.is_admin:
-        query = query.where(Booking.user_id == actor.id)
-    elif user_id is not None:
-        query = query.where(Booking.user_id == user_id)
-    query = _time_filter(query, time_range, today)
-    if overlapping is not None:
-        query = query.where(Booking.end_date > overlapping[0], Booking.start_date < overlapping[1])
-    if status is not None:
-        query = _status_filter(query, status, today)
-    with ctx.db.connect() as connection:
-        rows = connection.execute(query.order_by(Booking.start_date, Booking.created_at)).all()
-        # Items of the same selection in one query, however many bookings match.
-        ids = query.with_only_columns(Booking.id).scalar_subquery()
-        items = _items_for(connection, BookingItem.booking_id.in_(ids))
-    return [_booking_out(row, items.get(row.id, []), today) for row in rows]
+    if by_user:
+        query = query.where(Booking.user_id == bindparam("user_id"))
+    query = _time_filter(query, time_range)
+    if overlapping:
+        query = query.where(
+            Booking.end_date > bindparam("start"), Booking.start_date < bindparam("end")
+        )
+    query = _status_filter(query, status_shape)
+    # Items of the same selection in one query, however many bookings match.
+    ids = query.with_only_columns(Booking.id).scalar_subquery()
+    return (
+        query.order_by(Booking.start_date, Booking.created_at),
+        _items_query(BookingItem.booking_id.in_(ids)),
+    )
 
 
-def _time_filter(query: Any, time_range: int, today: date) -> Any:
+def _time_filter(query: Any, time_range: int) -> Any:
     # The predecessor's semantics, kept for its clients: the "last" ranges have no upper bound.
     if time_range == FUTURE:
-        return query.where(Booking.end_date >= today)
+        return query.where(Booking.end_date >= bindparam("today"))
     if time_range == PAST:
-        return query.where(Booking.end_date < today)
+        return query.where(Booking.end_date < bindparam("today"))
     # end_date > start_date, so "starts on or after X" implies "ends after X": the redundant
     # condition lets the (end_date, start_date) index skip the history (migration 0008).
-    if time_range == LAST_30_DAYS:
-        since = today - timedelta(days=30)
-        return query.where(Booking.start_date >= since, Booking.end_date > since)
-    if time_range == LAST_YEAR:
-        since = _one_year_before(today)
+    if time_range in (LAST_30_DAYS, LAST_YEAR):
+        since: Any = bindparam("since")
         return query.where(Booking.start_date >= since, Booking.end_date > since)
     return query
 
@@ -283,30 +324,42 @@ def _one_year_before(today: date) -> date:
         return today.replace(year=today.year - 1, day=28)
 
 
-def _status_filter(query: Any, status: int, today: date) -> Any:
-    if status == COMPLETED:
+def _status_filter(query: Any, status_shape: str) -> Any:
+    today: Any = bindparam("today")
+    status: Any = bindparam("status")
+    if status_shape == "completed":
         return query.where(Booking.status.in_((ACCEPTED, CONFIRMED)), Booking.end_date < today)
-    if status in (ACCEPTED, CONFIRMED):
+    if status_shape == "current":
         return query.where(Booking.status == status, Booking.end_date >= today)
-    return query.where(Booking.status == status)
+    if status_shape == "exact":
+        return query.where(Booking.status == status)
+    return query
 
 
-def _items_for(connection: Connection, condition: Any) -> dict[uuid.UUID, list[Any]]:
-    found: dict[uuid.UUID, list[Any]] = {}
-    rows = connection.execute(
-        select(
-            BookingItem.booking_id,
-            BookingItem.sleeping_accommodation_id,
-            SleepingAccommodation.name,
-            BookingItem.person_count,
-        )
+def _items_query(condition: Any) -> Select[Any]:
+    columns: list[Any] = [
+        BookingItem.booking_id,
+        BookingItem.sleeping_accommodation_id,
+        SleepingAccommodation.name,
+        BookingItem.person_count,
+    ]
+    return (
+        select(*columns)
         .join(SleepingAccommodation)
         .where(condition)
         .order_by(BookingItem.booking_id, BookingItem.position)
     )
+
+
+def _items_by_booking(rows: Any) -> dict[uuid.UUID, list[Any]]:
+    found: dict[uuid.UUID, list[Any]] = {}
     for row in rows:
         found.setdefault(row[0], []).append(row)
     return found
+
+
+def _items_for(connection: Connection, condition: Any) -> dict[uuid.UUID, list[Any]]:
+    return _items_by_booking(connection.execute(_items_query(condition)))
 
 
 def _booking_out(row: Any, items: list[Any], today: date) -> dict[str, Any]:
@@ -392,9 +445,12 @@ def history(ctx: Context, actor: User, booking_id: uuid.UUID) -> list[dict[str, 
 def check_availability(
     ctx: Context, start: date, end: date, exclude: uuid.UUID | None = None
 ) -> dict[str, object]:
-    check_date_range(start, end, ctx.today(), max_nights=house_rules.current(ctx).max_nights)
-    with ctx.db.read() as session:
-        return avail.availability(session, start, end, exclude)
+    # One Core transaction for the rules and the stays (a display path: the write paths check
+    # the rules again inside their write transaction).
+    with ctx.db.connect() as connection:
+        rules = house_rules.rules_read(connection)
+        check_date_range(start, end, ctx.today(), max_nights=rules.max_nights)
+        return avail.availability(connection, start, end, exclude)
 
 
 def validate_request(ctx: Context, actor: User, data: BookingIn) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from booking.db.models import (
     Booking,
@@ -47,6 +47,7 @@ from booking.domain.users import ADMIN, require_admin
 from booking.lib.timeutil import utcnow, wire_datetime
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlalchemy.orm import Session
 
     from booking.domain.context import Context
@@ -189,18 +190,41 @@ def rules_in(session: Session) -> Rules:
     )
 
 
+_RULES_ROW = select(
+    HouseRules.booking_window_months,
+    HouseRules.minimum_notice_days,
+    HouseRules.min_nights,
+    HouseRules.max_nights,
+    HouseRules.yearly_quota_nights,
+).where(HouseRules.id == 1)
+
+
+def rules_read(connection: Connection) -> Rules:
+    """The rules for display paths, in the caller's (Core) transaction: one primary-key select,
+    no ORM session. Writers use ``rules_in`` inside their write transaction (it also sees their
+    own unflushed changes)."""
+    row = connection.execute(_RULES_ROW).first()
+    return DEFAULTS if row is None else Rules(*row)
+
+
 def current(ctx: Context) -> Rules:
-    with ctx.db.read() as session:
-        return rules_in(session)
+    with ctx.db.connect() as connection:
+        return rules_read(connection)
 
 
-def closed_nights(session: Session, start: date, end: date) -> dict[date, str]:
+# Built once: on the calendar page, building the select cost more than running it.
+_CLOSED_IN = (
+    select(ClosedPeriod.first_night, ClosedPeriod.last_night, ClosedPeriod.reason)
+    .where(
+        ClosedPeriod.last_night >= bindparam("start"), ClosedPeriod.first_night < bindparam("end")
+    )
+    .order_by(ClosedPeriod.first_night)
+)
+
+
+def closed_nights(session: Session | Connection, start: date, end: date) -> dict[date, str]:
     """Closed nights in [start, end) with their reason."""
-    rows = session.execute(
-        select(ClosedPeriod.first_night, ClosedPeriod.last_night, ClosedPeriod.reason)
-        .where(ClosedPeriod.last_night >= start, ClosedPeriod.first_night < end)
-        .order_by(ClosedPeriod.first_night)
-    ).all()
+    rows = session.execute(_CLOSED_IN, {"start": start, "end": end}).all()
     nights: dict[date, str] = {}
     for first, last, reason in rows:
         day = max(first, start)

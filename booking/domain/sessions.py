@@ -14,7 +14,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
 from booking.db.models import User, WebSession
@@ -90,25 +90,31 @@ def start_session(ctx: Context, user_id: int) -> str:
         return _new_row(session, ctx.settings, user_id, now)
 
 
+_SESSION_ROW = select(
+    WebSession.user_id, WebSession.created_at, WebSession.last_seen_at, WebSession.expires_at
+).where(WebSession.token_hash == bindparam("token_hash"))
+
+
 def session_user(ctx: Context, token: str) -> User | None:
     """The logged-in user, checked against the account's current state (DECISIONS 18)."""
     if not token or len(token) > 100:
         return None
     now = utcnow()
     settings = ctx.settings
-    with ctx.db.read() as session:
-        row = session.scalar(select(WebSession).where(WebSession.token_hash == _hash(token)))
-    if row is None or row.expires_at <= now:
-        return None
-    if row.created_at + absolute_limit(settings) <= now:
-        return None
-    if now - row.last_seen_at > idle_limit(settings):
-        return None  # also when the idle limit was shortened after the row was written
-    user = active_user(ctx, row.user_id)
+    # Every page request: Core selects in one transaction, no ORM session.
+    with ctx.db.connect() as connection:
+        row = connection.execute(_SESSION_ROW, {"token_hash": _hash(token)}).first()
+        if row is None or row.expires_at <= now:
+            return None
+        if row.created_at + absolute_limit(settings) <= now:
+            return None
+        if now - row.last_seen_at > idle_limit(settings):
+            return None  # also when the idle limit was shortened after the row was written
+        user = active_user(ctx, row.user_id, connection)
     touch_every = min(TOUCH_EVERY, idle_limit(settings) / 10)
     if user is not None and now - row.last_seen_at > touch_every:
         with ctx.db.write() as session:
-            fresh = session.get(WebSession, row.token_hash)
+            fresh = session.get(WebSession, _hash(token))
             if fresh is not None:
                 fresh.last_seen_at = now
                 fresh.expires_at = _expiry(settings, fresh.created_at, now)

@@ -26,7 +26,7 @@ from booking.domain.availability import (
     REJECTED,
 )
 from booking.domain.bookings import MAX_NIGHTS, MAX_NOTES, BookingIn, BookingItemIn
-from booking.domain.calendar import day_availability
+from booking.domain.calendar import month as calendar_month
 from booking.domain.context import Context
 from booking.domain.errors import (
     BusinessRuleViolation,
@@ -195,13 +195,8 @@ def booking_list(
     if filters.view == "calendar":
         grid_start = filters.month - timedelta(days=filters.month.weekday())
         grid_end = grid_start + timedelta(days=7 * CALENDAR_WEEKS)
-        rows = [
-            _decorate(b)
-            for b in bookings.list_bookings(
-                ctx, user, bookings.ALL, filters.status, overlapping=(grid_start, grid_end)
-            )
-        ]
-        nights = day_availability(ctx, grid_start, grid_end)
+        stays, nights = calendar_month(ctx, user, filters.status, grid_start, grid_end)
+        rows = [_decorate(b) for b in stays]
         context.update(
             weeks=month_grid(filters.month, today, rows, nights),
             rows=rows,

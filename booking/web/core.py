@@ -183,16 +183,29 @@ def page_user(request: Request, ctx: CtxDep) -> User | None:
     return user
 
 
-MaybeUser = Annotated[User | None, Depends(page_user)]
+async def _known_page_user(request: Request, ctx: CtxDep) -> User | None:
+    """``page_user`` as a dependency. Async, so FastAPI runs it inline: the router's
+    ``_prepare`` has already read the user in the thread pool, and every extra thread-pool trip
+    costs CPU on each page request."""
+    if hasattr(request.state, "user"):
+        user: User | None = request.state.user
+        return user
+    from anyio import to_thread
+
+    return await to_thread.run_sync(page_user, request, ctx)
 
 
-def require_user(user: MaybeUser) -> User:
+MaybeUser = Annotated[User | None, Depends(_known_page_user)]
+
+
+# No I/O: async, so FastAPI runs them inline instead of in the thread pool.
+async def require_user(user: MaybeUser) -> User:
     if user is None:
         raise LoginRequired()
     return user
 
 
-def require_admin(user: Annotated[User, Depends(require_user)]) -> User:
+async def require_admin(user: Annotated[User, Depends(require_user)]) -> User:
     if not user.is_admin:
         raise PageError(403, N_("Diese Seite ist Administratoren vorbehalten."))
     return user
