@@ -139,6 +139,7 @@ def app_env(database_url: str, data_dir: Path) -> dict[str, str]:
         BOOKING_DATA_DIR=str(data_dir),
         BOOKING_SECRET_KEY=SECRET_KEY,
         PYTHONUNBUFFERED="1",
+        PYTHONOPTIMIZE="2",  # as the image runs it (deploy/Dockerfile)
     )
     return env
 

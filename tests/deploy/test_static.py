@@ -302,7 +302,12 @@ def test_it_builds_a_lean_non_root_runtime_image() -> None:
     assert "HEALTHCHECK" in runtime and "/app/healthcheck.py" in runtime
     assert "/health/ready" in (DEPLOY / "healthcheck.py").read_text()
     assert 'ENTRYPOINT ["/app/entrypoint.sh"]' in runtime
-    for setting in ("PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "MALLOC_ARENA_MAX=2"):
+    for setting in (
+        "PYTHONDONTWRITEBYTECODE=1",
+        "PYTHONUNBUFFERED=1",
+        "PYTHONOPTIMIZE=2",
+        "MALLOC_ARENA_MAX=2",
+    ):
         assert setting in runtime
     # No architecture-specific steps: buildx builds linux/amd64 and linux/arm64 from this file.
     instructions = "\n".join(
