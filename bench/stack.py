@@ -32,9 +32,12 @@ from tests.deploy.helpers import (  # noqa: E402 - needs ROOT on sys.path
     NginxLayout,
     PrivatePostgres,
     free_port,
+    in_cgroup,
+    memory_cgroup_root,
     private_postgres,
     process_tree,
     pss_mib,
+    remove_cgroup,
     render_nginx,
     running_nginx,
     shared_tmp,
@@ -54,7 +57,7 @@ class MemoryCgroup:
     with them: move_charge_at_immigrate) or start inside it with ``wrap``."""
 
     def __init__(self, limit: int = LIMIT) -> None:
-        parent = _memory_cgroup_root()
+        parent = memory_cgroup_root()
         if parent is None or not os.access(parent, os.W_OK):
             raise RuntimeError("needs root and a cgroup v1 memory controller")
         self.path = parent / f"booking-bench-{os.getpid()}"
@@ -65,7 +68,7 @@ class MemoryCgroup:
         self.limit = limit
 
     def wrap(self, command: list[str]) -> list[str]:
-        return ["sh", "-c", f'echo $$ > "{self.path}/cgroup.procs" && exec "$@"', "cg", *command]
+        return in_cgroup(self.path, command)
 
     def adopt(self, pid: int) -> None:
         for member in process_tree(pid):
@@ -89,21 +92,7 @@ class MemoryCgroup:
         }
 
     def remove(self) -> None:
-        for _ in range(50):
-            if not (self.path / "cgroup.procs").read_text().split():
-                break
-            time.sleep(0.1)
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
-
-
-def _memory_cgroup_root() -> Path | None:
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            root = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-            return root if (root / "memory.limit_in_bytes").exists() else None
-    return None
+        remove_cgroup(self.path)
 
 
 @contextmanager

@@ -16,7 +16,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import types
 import uuid
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from booking.domain.context import Context
 from booking.lib import backup_status
 from booking.ops import backup as ops
 from tests.conftest import PG_URL, make_settings, migrate_url
+from tests.deploy.helpers import in_cgroup, memory_cgroup
 
 T0 = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
 
@@ -561,21 +561,6 @@ def test_the_cli_backs_up_drills_and_restores(tmp_path: Path, backend: str, requ
 # --------------------------------------------------------------------------- memory
 
 
-def _memory_cgroup() -> Path | None:
-    """This process's cgroup v1 memory directory, if it is writable (see the toolbox)."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-            if (base / "memory.limit_in_bytes").exists() and os.access(base, os.W_OK):
-                return base
-    return None
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -583,25 +568,18 @@ def _memory_cgroup() -> Path | None:
 def test_the_backup_fits_the_units_memory_limit(tmp_path: Path, backend: str, request):
     """`booking backup` (and pg_dump, its child) inside a memory cgroup with the MemoryMax of
     deploy/systemd/booking-backup.service: no OOM kill; prints the peak for the docs."""
-    base = _memory_cgroup()
-    if base is None:
-        pytest.skip("no writable cgroup v1 memory controller")
     unit = (Path(__file__).parents[1] / "deploy/systemd/booking-backup.service").read_text()
     limit_mb = int(next(line for line in unit.splitlines() if line.startswith("MemoryMax="))[10:-1])
     database_url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
     if database_url is None:
         assert _cli(tmp_path, "migrate").returncode == 0
     assert _cli(tmp_path, "demo", database_url=database_url).returncode == 0
-    group = base / f"booking-backup-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    group.mkdir()
-    try:
-        (group / "memory.limit_in_bytes").write_text(str(limit_mb << 20))
+    with memory_cgroup("booking-backup-test", limit_mb << 20) as group:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BOOKING_DATA_DIR": str(tmp_path)}
         if database_url:
             env["BOOKING_DATABASE_URL"] = database_url
-        script = f'echo $$ > {group}/cgroup.procs && exec "$0" -m booking backup'
         result = subprocess.run(
-            ["sh", "-c", script, sys.executable],
+            in_cgroup(group, [sys.executable, "-m", "booking", "backup"]),
             env=env,
             capture_output=True,
             text=True,
@@ -613,13 +591,6 @@ def test_the_backup_fits_the_units_memory_limit(tmp_path: Path, backend: str, re
         print(f"{backend}: peak {peak} MB of {limit_mb} MB (cgroup v1, page cache included)")  # noqa: T201
         assert result.returncode == 0, result.stderr
         assert "oom_kill 0" in oom or "oom_kill" not in oom
-    finally:
-        for _ in range(50):
-            try:
-                group.rmdir()
-                break
-            except OSError:
-                time.sleep(0.1)
 
 
 # --------------------------------------------------------------------------- systemd units

@@ -268,16 +268,32 @@ def pss_mib(pid: int) -> float:
 
 
 # ---- memory cgroups (cgroup v1, as root; see the toolbox) --------------------------------------
+def memory_cgroup_root() -> Path | None:
+    """This process's cgroup v1 memory directory, or None (cgroup v2 hosts, no controller)."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            root = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            return root if (root / "memory.limit_in_bytes").exists() else None
+    return None
+
+
+def remove_cgroup(group: Path) -> None:
+    """rmdir once its processes are gone (the kernel refuses while any is left)."""
+    for _ in range(50):
+        try:
+            group.rmdir()
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 @contextmanager
 def memory_cgroup(name: str, limit_bytes: int) -> Iterator[Path]:
     """A child of this process's memory cgroup with a hard limit; skips the test where cgroup v1
     is missing or not writable. Put a process in with ``in_cgroup``."""
-    parent = None
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            parent = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-    if parent is None or not (parent / "memory.limit_in_bytes").exists():
+    parent = memory_cgroup_root()
+    if parent is None:
         pytest.skip("no cgroup v1 memory controller here")
     if not os.access(parent, os.W_OK):
         pytest.skip(f"cannot create a memory cgroup under {parent} (needs root)")
@@ -287,12 +303,7 @@ def memory_cgroup(name: str, limit_bytes: int) -> Iterator[Path]:
         (group / "memory.limit_in_bytes").write_text(str(limit_bytes))
         yield group
     finally:
-        for _ in range(50):
-            try:
-                group.rmdir()
-                break
-            except OSError:
-                time.sleep(0.1)
+        remove_cgroup(group)
 
 
 def in_cgroup(group: Path, command: list[str]) -> list[str]:

@@ -21,7 +21,6 @@ bench/results/memory-cgroup-<date>.md and printed.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import random
@@ -38,6 +37,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.deploy.helpers import in_cgroup, memory_cgroup
 from tests.deploy.stack import descendants, pss_kib, require_tools, start_nginx
 from tests.live import ROOT, _process_env, free_port
 
@@ -51,36 +51,10 @@ RESULTS = ROOT / "bench" / "results"
 THREADS = 4
 
 
-def _memory_cgroup_root() -> Path:
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-    pytest.skip("no cgroup v1 memory controller here (cgroup v2 hosts: not supported by this test)")
-
-
 @pytest.fixture
 def cgroup() -> Iterator[Path]:
-    parent = _memory_cgroup_root()
-    if not (parent / "memory.limit_in_bytes").exists() or not os.access(parent, os.W_OK):
-        pytest.skip(f"cannot create a memory cgroup under {parent} (needs root and cgroup v1)")
-    group = parent / f"booking-stack-{os.getpid()}"
-    group.mkdir()
-    try:
-        (group / "memory.limit_in_bytes").write_text(str(LIMIT))
+    with memory_cgroup("booking-stack", LIMIT) as group:
         yield group
-    finally:
-        for _ in range(50):
-            if not (group / "cgroup.procs").read_text().split():
-                break
-            time.sleep(0.1)
-        with contextlib.suppress(OSError):
-            group.rmdir()
-
-
-def _in_cgroup(group: Path, command: list[str]) -> list[str]:
-    """The command, started inside ``group`` (the shell joins it, then execs the command)."""
-    return ["sh", "-c", f'echo $$ > "{group}/cgroup.procs" && exec "$@"', "in-cgroup", *command]
 
 
 @dataclass
@@ -146,7 +120,7 @@ def postgres(cgroup: Path) -> Iterator[Postgres]:
             shutil.chown(path, "postgres", "postgres")
         with (base / "postgres.log").open("wb") as log:
             process = subprocess.Popen(
-                _in_cgroup(cgroup, _as_postgres([str(PGBIN / "postgres"), "-D", str(data)])),
+                in_cgroup(cgroup, _as_postgres([str(PGBIN / "postgres"), "-D", str(data)])),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -348,7 +322,7 @@ def test_it_runs_the_whole_stack_in_512_mb_under_load_without_an_oom_kill(
     app_port = free_port()
     app_log = (tmp_path / "app.log").open("wb")
     app = subprocess.Popen(
-        _in_cgroup(
+        in_cgroup(
             cgroup,
             [
                 sys.executable,
