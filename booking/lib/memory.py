@@ -6,6 +6,9 @@
 - Two malloc arenas instead of 8 per core: the request thread pool would otherwise spread small
   allocations over many arenas that each keep their own free memory.
 Both can be overridden with glibc's own MALLOC_MMAP_THRESHOLD_ / MALLOC_ARENA_MAX variables.
+- A trimmer thread: glibc returns freed heap memory to the OS only from the top of the heap, so
+  the free space that start-up (imports, compiling) and request peaks leave inside the heap stays
+  in RSS. ``malloc_trim`` releases those pages: 4.7 MB right after start-up (bench/README.md).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import threading
+import time
 
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
@@ -34,3 +39,25 @@ def tune_malloc(mmap_threshold: int = 1024 * 1024, arenas: int = 2) -> bool:
     if "MALLOC_ARENA_MAX" not in os.environ:
         applied &= bool(mallopt(M_ARENA_MAX, arenas))
     return applied
+
+
+def start_trimmer(first_after: float = 1.0, every: float = 60.0) -> bool:
+    """Release free heap pages shortly after start-up, then once a minute (glibc only).
+
+    A trim walks the free lists under the arena locks: a few milliseconds once a minute."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        malloc_trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return False
+
+    def trim() -> None:
+        time.sleep(first_after)
+        while True:
+            malloc_trim(0)
+            time.sleep(every)
+
+    threading.Thread(target=trim, name="malloc-trim", daemon=True).start()
+    return True
