@@ -45,6 +45,8 @@ from api_bench import booking_cli, machine_info  # noqa: E402
 from pages_bench import git_info, load_average  # noqa: E402
 from pages_bench import login as web_login  # noqa: E402
 
+from booking.lib.memory import TRIM_EVERY_SECONDS  # noqa: E402
+
 ROOT = stack.ROOT
 RESULTS = ROOT / "bench" / "results"
 LUA = ROOT / "bench" / "workload" / "mixed.lua"
@@ -244,7 +246,9 @@ def _bench_stack(
             sampler = stack.Sampler(components)
             url_https = f"https://127.0.0.1:{layout.https_port}"
             httpx.get(f"{app.base_url}/health/ready", timeout=10)
-            time.sleep(1)
+            # Idle: one request, then quiet for longer than the app's malloc trim period, as a
+            # production process between visits (booking/lib/memory.py).
+            time.sleep(TRIM_EVERY_SECONDS + 2)
             result["idle_pss_mib"] = _rounded(sampler.sample())
             result["app_rss_idle_mib"] = round(stack.rss(app.process.pid)["VmRSS"], 1)
             workload = accounts(app)  # logs in: Argon2 raises the app's RSS

@@ -52,10 +52,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if revision != schema.HEAD:
         print(f"booking: {schema.outdated_message(revision)}", file=sys.stderr)
         return 1
-    from booking.lib.memory import start_trimmer, tune_malloc
+    from booking.lib import memory
 
-    tune_malloc()
-    start_trimmer()
+    memory.tune_malloc()
     import uvicorn
 
     from booking.app import create_app
@@ -68,8 +67,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.log_level,
         reveal_mail=settings.env == "development",
     )
+    app = create_app(settings)
+    memory.release_free_memory()  # what the imports left behind
+    memory.start_trimmer()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         log_level=settings.log_level,
