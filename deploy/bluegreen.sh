@@ -200,6 +200,8 @@ install_release() {
         "$dest/venv/bin/pip" install --quiet "$src"
     fi
     "$dest/venv/bin/python" -m compileall -q "$dest/venv" >/dev/null || true
+    # and the -OO bytecode the service runs with (PYTHONOPTIMIZE=2 in booking@.service)
+    "$dest/venv/bin/python" -OO -m compileall -q "$dest/venv" >/dev/null || true
     # nginx serves /static/ from /opt/booking/current/static (content-hashed names)
     ln -sfn "$(cd "$dest" && echo venv/lib/python3*/site-packages/booking/web/static)" "$dest/static"
     touch "$dest/.complete"

@@ -242,6 +242,9 @@ if [[ ! -x "$PREFIX/tools/bin/uv" ]]; then
     run python3 -m venv "$PREFIX/tools"
     run "$PREFIX/tools/bin/pip" install --quiet "uv==$UV_VERSION"
 fi
+# booking@.service runs with PYTHONOPTIMIZE=2: Debian ships no -OO bytecode of the stdlib, and
+# the service may not write any (PYTHONDONTWRITEBYTECODE, read-only /usr).
+run python3 -OO -m compileall -q -j 0 "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')"
 release="$(git -C "$REPO" describe --tags --always 2>/dev/null || basename "$REPO")"
 run env BG_CONFIG="$ETC/bluegreen.env" "$REPO/deploy/bluegreen.sh" install "$REPO"
 note "release $release installed in $PREFIX/releases/$release"
