@@ -1,4 +1,5 @@
-"""The ASGI application: routers, error handlers and two small pure-ASGI middlewares."""
+"""The ASGI application (Starlette): routers, error handlers and two small pure-ASGI
+middlewares."""
 
 from __future__ import annotations
 
@@ -8,16 +9,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from anyio import to_thread
-from fastapi import FastAPI
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from booking import __version__, observability, web
+from booking import observability, web
 from booking.api import (
     admin_users,
     audit,
     auth,
     bookings,
     calendar,
+    docs,
     email_settings,
     errors,
     health,
@@ -30,6 +32,7 @@ from booking.db import Database
 from booking.domain.audit import REQUEST_ADDRESS as request_address
 from booking.domain.context import Context
 from booking.headers import SecurityHeaders, secure_site
+from booking.http import Router
 
 MAX_BODY_BYTES = 256 * 1024
 # Sync endpoints run in anyio's thread pool (40 threads by default). On a one-core board more
@@ -110,7 +113,7 @@ async def _too_large(send: Send) -> None:
 
 
 @asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(app: BookingApp) -> AsyncIterator[None]:
     to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
     ctx: Context = app.state.ctx
     sender = None
@@ -126,33 +129,22 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await to_thread.run_sync(sender.stop)
 
 
-class BookingApp(FastAPI):
-    """FastAPI with the security headers outside everything, Starlette's error middleware
-    included, so the 500 of an unhandled exception carries them too (booking/headers.py)."""
+class BookingApp(Starlette):
+    """Starlette with the security headers outside everything, its error middleware included,
+    so the 500 of an unhandled exception carries them too (booking/headers.py)."""
 
     def build_middleware_stack(self) -> ASGIApp:
         ctx: Context = self.state.ctx
         return SecurityHeaders(super().build_middleware_stack(), https=secure_site(ctx.settings))
 
+    def include_router(self, router: Router) -> None:
+        self.router.routes.extend(router.routes)
 
-def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
+
+def create_app(settings: Settings, ctx: Context | None = None) -> BookingApp:
     ctx = ctx or Context(db=Database(settings.effective_database_url), settings=settings)
-    app = BookingApp(
-        title="Booking API",
-        version=__version__,
-        description="JSON API of the family house booking system (wire-compatible with the "
-        "predecessor's clients). Authenticate with `POST /api/auth/login` and send the token "
-        "as `Authorization: Bearer <token>`.",
-        openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
-        redoc_url=None,
-        lifespan=_lifespan,
-        # Our own Prometheus metrics and request log cover this (booking/observability.py);
-        # off, FastAPI skips its OpenTelemetry provider lookups on every request.
-        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
-    )
+    app = BookingApp(routes=docs.routes, lifespan=_lifespan)
     app.state.ctx = ctx
-    app.openapi = lambda: _openapi_document(app)  # type: ignore[method-assign]
     errors.install(app, html=web.error_page)
     for module in (health, auth, admin_users, places, bookings, calendar, email_settings, audit):
         app.include_router(module.router)
@@ -163,15 +155,6 @@ def create_app(settings: Settings, ctx: Context | None = None) -> FastAPI:
     app.add_middleware(ApiPaths)
     observability.install(app, ctx)  # outermost: request id, access log, HTTP metrics
     return app
-
-
-def _openapi_document(app: FastAPI) -> dict[str, Any]:
-    """Built on the first request for it; the response schemas are imported only then."""
-    if app.openapi_schema is None:
-        from booking.api import openapi_docs
-
-        app.openapi_schema = openapi_docs.document(app)
-    return app.openapi_schema
 
 
 def app_factory() -> Any:

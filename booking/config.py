@@ -9,18 +9,10 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from booking.lib.schema import AfterValidator, Field, Model, SecretStr, ValidationError
 
 PREFIX = "BOOKING_"
 # Secrets that may also come from a file named by BOOKING_<NAME>_FILE (Docker/systemd secrets).
@@ -36,78 +28,121 @@ class ConfigError(Exception):
     """A setting is missing, unknown or malformed; the message says which and why."""
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _known_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
 
+
+def _absolute_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+def _supported_database(value: str) -> str:
+    if value and not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+        raise ValueError("must be a sqlite:/// or postgresql:// URL")
+    return value
+
+
+def _issuer_url(value: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("must start with https:// (http:// only in development)")
+    return value.rstrip("/")
+
+
+def _openid_scopes(value: str) -> str:
+    scopes = value.split()
+    if "openid" not in scopes or "email" not in scopes:
+        raise ValueError("must include `openid` and `email`")
+    return " ".join(scopes)
+
+
+class Settings(Model, extra="forbid", frozen=True):
     env: Literal["development", "production"] = Field(
-        "development", description="`production` enforces safe settings (strong secret key, ...)."
+        default="development",
+        description="`production` enforces safe settings (strong secret key, ...).",
     )
-    data_dir: Path = Field(Path("./data"), description="Directory for the SQLite file and state.")
+    data_dir: Path = Field(
+        default=Path("./data"), description="Directory for the SQLite file and state."
+    )
     backup_dir: Path | None = Field(
-        None,
+        default=None,
         description="Where `booking backup` writes archives. Default: `backups` in the data directory.",
     )
-    database_url: str = Field(
-        "",
+    database_url: Annotated[str, AfterValidator(_supported_database)] = Field(
+        default="",
         description="SQLAlchemy URL: `sqlite:///path.db` or `postgresql://user@host/db`. "
         "Default: SQLite file `booking.sqlite3` in the data directory.",
     )
     secret_key: SecretStr = Field(
-        SecretStr(""),
+        default=SecretStr(""),
         description="Signs tokens and sessions; at least 32 characters. Required in production; "
         "in development a random key is kept in the data directory.",
     )
-    site_url: str = Field(
-        "http://127.0.0.1:8000", description="Public base URL, used for links in mails."
+    site_url: Annotated[str, AfterValidator(_absolute_url)] = Field(
+        default="http://127.0.0.1:8000", description="Public base URL, used for links in mails."
     )
-    timezone: str = Field("Europe/Berlin", description="Time zone of the house; defines today.")
-    smtp_host: str = Field("", description="SMTP server; empty: mails are written to the log.")
-    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
-    smtp_username: str = Field("", description="SMTP user name (empty: no login).")
-    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password.")
+    timezone: Annotated[str, AfterValidator(_known_timezone)] = Field(
+        default="Europe/Berlin", description="Time zone of the house; defines today."
+    )
+    smtp_host: str = Field(
+        default="", description="SMTP server; empty: mails are written to the log."
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
+    smtp_username: str = Field(default="", description="SMTP user name (empty: no login).")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
     smtp_security: Literal["none", "starttls", "tls"] = Field(
-        "starttls", description="`none`, `starttls` or `tls` (implicit TLS, usually port 465)."
+        default="starttls",
+        description="`none`, `starttls` or `tls` (implicit TLS, usually port 465).",
     )
-    mail_from: str = Field("booking@localhost", description="Sender address of outgoing mail.")
+    mail_from: str = Field(
+        default="booking@localhost", description="Sender address of outgoing mail."
+    )
     mail_sender: bool = Field(
-        True,
+        default=True,
         description="Run the mail sender (outbox) as a thread in each app process. `false` "
         "when `booking worker` runs separately; several senders at once are safe.",
     )
     mail_poll_seconds: float = Field(
-        2.0,
+        default=2.0,
         gt=0,
         le=300,
         description="How often an idle mail sender looks for due mail (one indexed query); "
         "mail queued in the same process is sent at once.",
     )
-    jwt_minutes: int = Field(60, ge=1, le=7 * 24 * 60, description="Lifetime of API tokens.")
+    jwt_minutes: int = Field(
+        default=60, ge=1, le=7 * 24 * 60, description="Lifetime of API tokens."
+    )
     # Browser sessions (booking/domain/sessions.py, docs/security.md). A family member books a
     # few times a month from their own phone or laptop: two weeks without a visit end the
     # session, so a forgotten login on a borrowed device does not last; 30 days after the login
     # the password is asked again in any case, so a stolen cookie is worth at most a month.
     session_idle_hours: int = Field(
-        14 * 24,
+        default=14 * 24,
         ge=1,
         le=90 * 24,
         description="Hours without a request after which a browser session ends.",
     )
     session_absolute_days: int = Field(
-        30,
+        default=30,
         ge=1,
         le=365,
         description="Days after the login after which a browser session ends in any case.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description="Log level."
+        default="info", description="Log level."
     )
     log_format: Literal["auto", "json", "text"] = Field(
-        "auto",
+        default="auto",
         description="`json`: one JSON object per line (request id, route, status, duration); "
         "`text`: readable lines; `auto`: `json` in production, `text` in development.",
     )
     require_admin_2fa: bool | None = Field(
-        None,
+        default=None,
         description="Administrators must set up two-factor authentication (TOTP) before they "
         "can use any page or admin API call. Default (empty): on in production, off otherwise.",
     )
@@ -115,120 +150,85 @@ class Settings(BaseModel):
     # (e-mail address) and per client address; reaching a limit blocks for the base delay, and
     # every further counted attempt before the series ends doubles it, up to the maximum.
     throttle_enabled: bool = Field(
-        True,
+        default=True,
         description="Throttle logins, registrations, password resets and verification "
         "(HTTP 429 + Retry-After). `false` only for load tests and development; refused in "
         "production.",
     )
     throttle_login_account: int = Field(
-        5, ge=1, description="Failed logins per account before it is blocked."
+        default=5, ge=1, description="Failed logins per account before it is blocked."
     )
     throttle_login_address: int = Field(
-        20, ge=1, description="Failed logins per client address before it is blocked."
+        default=20, ge=1, description="Failed logins per client address before it is blocked."
     )
     throttle_login_window: int = Field(
-        900,
+        default=900,
         ge=1,
         description="Seconds without a failed login (after any block) that end a series.",
     )
     throttle_register_account: int = Field(
-        3, ge=1, description="Registrations per e-mail address in a series."
+        default=3, ge=1, description="Registrations per e-mail address in a series."
     )
     throttle_register_address: int = Field(
-        10, ge=1, description="Registrations per client address in a series."
+        default=10, ge=1, description="Registrations per client address in a series."
     )
     throttle_register_window: int = Field(
-        3600, ge=1, description="Seconds without a registration attempt that end a series."
+        default=3600, ge=1, description="Seconds without a registration attempt that end a series."
     )
     throttle_reset_account: int = Field(
-        3, ge=1, description="Password reset requests per e-mail address in a series."
+        default=3, ge=1, description="Password reset requests per e-mail address in a series."
     )
     throttle_reset_address: int = Field(
-        10,
+        default=10,
         ge=1,
         description="Password reset requests and invalid reset links per client address.",
     )
     throttle_reset_window: int = Field(
-        3600, ge=1, description="Seconds without a reset attempt that end a series."
+        default=3600, ge=1, description="Seconds without a reset attempt that end a series."
     )
     throttle_verify_account: int = Field(
-        3, ge=1, description="Verification mails requested per e-mail address in a series."
+        default=3, ge=1, description="Verification mails requested per e-mail address in a series."
     )
     throttle_verify_address: int = Field(
-        20,
+        default=20,
         ge=1,
         description="Verification mail requests and invalid verification links per client address.",
     )
     throttle_verify_window: int = Field(
-        3600, ge=1, description="Seconds without a verification attempt that end a series."
+        default=3600, ge=1, description="Seconds without a verification attempt that end a series."
     )
     throttle_base_delay: int = Field(
-        60, ge=1, description="Seconds of the first block when a limit is reached."
+        default=60, ge=1, description="Seconds of the first block when a limit is reached."
     )
     throttle_max_delay: int = Field(
-        3600, ge=1, description="Longest block in seconds (the delay doubles up to this)."
+        default=3600, ge=1, description="Longest block in seconds (the delay doubles up to this)."
     )
     # Login with an OpenID Connect provider (booking/domain/oidc.py, docs/security.md).
-    oidc_issuer: str = Field(
-        "",
+    oidc_issuer: Annotated[str, AfterValidator(_issuer_url)] = Field(
+        default="",
         description="Issuer URL of an OpenID Connect provider, e.g. "
         "`https://accounts.google.com`; empty: no login with a provider. The redirect URI to "
         "register there is `<BOOKING_SITE_URL>/login/oidc/callback`.",
     )
-    oidc_client_id: str = Field("", description="Client ID registered at the provider.")
+    oidc_client_id: str = Field(default="", description="Client ID registered at the provider.")
     oidc_client_secret: SecretStr = Field(
-        SecretStr(""), description="Client secret registered at the provider."
+        default=SecretStr(""), description="Client secret registered at the provider."
     )
     oidc_name: str = Field(
-        "Google",
+        default="Google",
         max_length=40,
         description='Provider name on the login button ("Mit Google anmelden").',
     )
-    oidc_scopes: str = Field(
-        "openid email profile",
+    oidc_scopes: Annotated[str, AfterValidator(_openid_scopes)] = Field(
+        default="openid email profile",
         description="Scopes requested from the provider; must include `openid` and `email`.",
     )
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+    def model_check(self) -> None:
+        self._complete_oidc()
+        self._safe_in_production()
 
-    @field_validator("site_url")
-    @classmethod
-    def _absolute_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
-
-    @field_validator("database_url")
-    @classmethod
-    def _supported_database(cls, value: str) -> str:
-        if value and not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
-            raise ValueError("must be a sqlite:/// or postgresql:// URL")
-        return value
-
-    @field_validator("oidc_issuer")
-    @classmethod
-    def _issuer_url(cls, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with https:// (http:// only in development)")
-        return value.rstrip("/")
-
-    @field_validator("oidc_scopes")
-    @classmethod
-    def _openid_scopes(cls, value: str) -> str:
-        scopes = value.split()
-        if "openid" not in scopes or "email" not in scopes:
-            raise ValueError("must include `openid` and `email`")
-        return " ".join(scopes)
-
-    @model_validator(mode="after")
-    def _complete_oidc(self) -> Settings:
+    def _complete_oidc(self) -> None:
         if self.oidc_issuer:
             if not self.oidc_client_id or not self.oidc_client_secret.get_secret_value():
                 raise ValueError(
@@ -237,10 +237,8 @@ class Settings(BaseModel):
                 )
             if self.env == "production" and not self.oidc_issuer.startswith("https://"):
                 raise ValueError("BOOKING_OIDC_ISSUER must be an https:// URL in production")
-        return self
 
-    @model_validator(mode="after")
-    def _safe_in_production(self) -> Settings:
+    def _safe_in_production(self) -> None:
         if self.env == "production":
             key = self.secret_key.get_secret_value()
             if len(key) < MIN_SECRET_LENGTH or key.lower() in WEAK_SECRETS or len(set(key)) < 8:
@@ -254,7 +252,6 @@ class Settings(BaseModel):
                     "BOOKING_THROTTLE_ENABLED=false is not allowed in production "
                     "(login throttling protects the accounts)"
                 )
-        return self
 
     @property
     def is_production(self) -> bool:

@@ -17,13 +17,13 @@ from booking.web import CSP
 if TYPE_CHECKING:
     from booking.config import Settings
 
-# The API docs page (Swagger UI from FastAPI) loads its script and style from cdn.jsdelivr.net
-# and starts with one inline script: that page alone gets this wider policy (nginx: the map
-# $booking_csp in deploy/nginx/nginx.conf).
+# The API docs page (Swagger UI, booking/api/docs.py) loads its script and style from
+# cdn.jsdelivr.net and starts with one inline script: that page alone gets this wider policy
+# (nginx: the map $booking_csp in deploy/nginx/nginx.conf).
 DOCS_PATH = "/api/docs"
 DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 # Browser features the site never uses are switched off, so injected content cannot use them.

@@ -27,34 +27,30 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
-)
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-from prometheus_client.gc_collector import GCCollector
-from prometheus_client.platform_collector import PlatformCollector
-from prometheus_client.process_collector import ProcessCollector
-from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from booking import __version__
+from booking.http import Router
 from booking.lib.logs import REQUEST_ID
+from booking.lib.metrics import (
+    CONTENT_TYPE,
+    Counter,
+    Family,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    PythonCollector,
+    Registry,
+    family,
+)
 
 if TYPE_CHECKING:
     from booking.domain.context import Context
 
-# No `*_created` series: they double the series of every counter and nothing here reads them.
-disable_created_metrics()  # type: ignore[no-untyped-call]
 access_log = logging.getLogger("booking.access")
 log = logging.getLogger("booking.observability")
 
@@ -77,86 +73,84 @@ class Metrics:
     """The registry of one app: HTTP metrics, the database collector and the process."""
 
     def __init__(self, ctx: Context | None) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.requests = Counter(
-            "booking_http_requests",
-            "HTTP requests by route template, method and status.",
-            ["method", "route", "status"],
-            registry=r,
+        self.registry = r = Registry()
+        self.requests = r.register(
+            Counter(
+                "booking_http_requests_total",
+                "HTTP requests by route template, method and status.",
+                ["method", "route", "status"],
+            )
         )
-        self.duration = Histogram(
-            "booking_http_request_duration_seconds",
-            "Time from the request to the end of the response, by route template and method.",
-            ["method", "route"],
-            buckets=BUCKETS,
-            registry=r,
+        self.duration = r.register(
+            Histogram(
+                "booking_http_request_duration_seconds",
+                "Time from the request to the end of the response, by route template and method.",
+                ["method", "route"],
+                buckets=BUCKETS,
+            )
         )
-        self.in_flight = Gauge(
-            "booking_http_requests_in_flight", "Requests being handled right now.", registry=r
+        self.in_flight = r.register(
+            Gauge("booking_http_requests_in_flight", "Requests being handled right now.")
         )
-        info = Gauge(
-            "booking_build_info",
-            "Always 1; the labels name the running build.",
-            ["version", "commit"],
-            registry=r,
+        info = r.register(
+            Gauge(
+                "booking_build_info",
+                "Always 1; the labels name the running build.",
+                ["version", "commit"],
+            )
         )
-        info.labels(version=__version__, commit=build_commit()).set(1)
-        ProcessCollector(registry=r)  # process_resident_memory_bytes, process_cpu_seconds_total
-        PlatformCollector(registry=r)
-        GCCollector(registry=r)
+        info.labels(__version__, build_commit()).set(1)
+        r.register(ProcessCollector())  # process_resident_memory_bytes, process_cpu_seconds_total
+        r.register(PythonCollector())  # python_info, python_gc_*
         if ctx is not None:
             r.register(DatabaseCollector(ctx))
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return self.registry.render()
 
 
-class DatabaseCollector(Collector):
+class DatabaseCollector:
     """Values read from the database at scrape time (cheap grouped counts on indexed columns)."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def describe(self) -> Iterable[Metric]:
-        return []  # collected lazily: registering must not query the database
-
-    def collect(self) -> Iterable[Metric]:
+    def collect(self) -> Iterable[Family]:
         yield from self._pool()
-        up = GaugeMetricFamily(
-            "booking_database_up", "1 when the scrape could read the database, else 0."
-        )
         try:
-            metrics = list(self._from_database())
+            metrics, up = list(self._from_database()), 1
         except Exception:  # the scrape still reports HTTP and process metrics
             log.warning("metrics: database unavailable", exc_info=True)
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
+            metrics, up = [], 0
+        yield family(
+            "gauge", "booking_database_up", "1 when the scrape could read the database, else 0.", up
+        )
         yield from metrics
 
-    def _pool(self) -> Iterable[Metric]:
+    def _pool(self) -> Iterable[Family]:
         pool: Any = self.ctx.db.engine.pool
         if not all(hasattr(pool, name) for name in ("checkedout", "size", "overflow")):
             return
-        checked_out = GaugeMetricFamily(
-            "booking_db_pool_checked_out", "Database connections in use by requests right now."
+        yield family(
+            "gauge",
+            "booking_db_pool_checked_out",
+            "Database connections in use by requests right now.",
+            pool.checkedout(),
         )
-        checked_out.add_metric([], pool.checkedout())
-        size = GaugeMetricFamily(
-            "booking_db_pool_size", "Connections the pool keeps (its overflow comes on top)."
+        yield family(
+            "gauge",
+            "booking_db_pool_size",
+            "Connections the pool keeps (its overflow comes on top).",
+            pool.size(),
         )
-        size.add_metric([], pool.size())
-        overflow = GaugeMetricFamily(
+        yield family(
+            "gauge",
             "booking_db_pool_overflow",
             "Connections beyond the pool size (negative: pool slots not opened yet).",
+            pool.overflow(),
         )
-        overflow.add_metric([], pool.overflow())
-        yield from (checked_out, size, overflow)
 
-    def _from_database(self) -> Iterable[Metric]:
+    def _from_database(self) -> Iterable[Family]:
         from booking.db.models import AuditEvent, Booking, OutboxMail, Throttle, User
         from booking.domain import audit, outbox
         from booking.domain.bookings import STATUS_NAMES
@@ -188,28 +182,27 @@ class DatabaseCollector(Collector):
             sent_recently = connection.scalar(
                 select(func.count()).where(OutboxMail.sent_at > now - timedelta(hours=1))
             )
-        bookings = GaugeMetricFamily(
-            "booking_bookings", "Bookings by stored status.", labels=["status"]
-        )
+        bookings = Family("gauge", "booking_bookings", "Bookings by stored status.", ["status"])
         for status, name in sorted(STATUS_NAMES.items()):
-            bookings.add_metric([name.lower()], by_status.get(status, 0))
+            bookings.add([name.lower()], by_status.get(status, 0))
         yield bookings
-        approvals = GaugeMetricFamily(
+        yield family(
+            "gauge",
             "booking_users_pending_approval",
             "Verified, active users waiting for an administrator's approval.",
+            pending_users or 0,
         )
-        approvals.add_metric([], pending_users or 0)
-        yield approvals
-        logins = CounterMetricFamily(
-            "booking_login_failures",
+        yield family(
+            "counter",
+            "booking_login_failures_total",
             f"Failed logins recorded in the audit log (event {audit.LOGIN_FAILED!r}).",
+            failed_logins or 0,
         )
-        logins.add_metric([], failed_logins or 0)
-        yield logins
-        throttled = GaugeMetricFamily(
+        throttled = Family(
+            "gauge",
             "booking_throttle_blocked_keys",
             "Throttle keys (account or client address per action) blocked right now.",
-            labels=["action", "kind"],
+            ["action", "kind"],
         )
         counts: dict[tuple[str, str], int] = {}
         for key in blocked:
@@ -219,33 +212,38 @@ class DatabaseCollector(Collector):
 
         for action in ACTIONS:
             for kind in ("account", "ip"):
-                throttled.add_metric([action, kind], counts.get((action, kind), 0))
+                throttled.add([action, kind], counts.get((action, kind), 0))
         yield throttled
         backlog = outbox.backlog(self.ctx, now)
-        pending = GaugeMetricFamily("booking_mail_outbox_pending", "Mails not sent yet.")
-        pending.add_metric([], backlog.pending)
-        oldest = GaugeMetricFamily(
+        yield family("gauge", "booking_mail_outbox_pending", "Mails not sent yet.", backlog.pending)
+        yield family(
+            "gauge",
             "booking_mail_outbox_oldest_pending_seconds",
             "Age of the oldest unsent mail (0 when the outbox is empty).",
+            backlog.oldest_pending_seconds or 0.0,
         )
-        oldest.add_metric([], backlog.oldest_pending_seconds or 0.0)
-        failing = GaugeMetricFamily(
-            "booking_mail_outbox_failing", "Unsent mails whose delivery failed at least once."
+        yield family(
+            "gauge",
+            "booking_mail_outbox_failing",
+            "Unsent mails whose delivery failed at least once.",
+            backlog.failing,
         )
-        failing.add_metric([], backlog.failing)
-        sent = GaugeMetricFamily("booking_mail_sent_last_hour", "Mails delivered in the last hour.")
-        sent.add_metric([], sent_recently or 0)
-        yield from (pending, oldest, failing, sent)
-        backup = GaugeMetricFamily(
-            "booking_backup_last_success_timestamp_seconds",
-            "Unix time of the last good `booking backup` (0: none yet).",
+        yield family(
+            "gauge",
+            "booking_mail_sent_last_hour",
+            "Mails delivered in the last hour.",
+            sent_recently or 0,
         )
         finished = last_success(self.ctx.settings.effective_backup_dir)
-        backup.add_metric([], finished.timestamp() if finished else 0.0)
-        yield backup
+        yield family(
+            "gauge",
+            "booking_backup_last_success_timestamp_seconds",
+            "Unix time of the last good `booking backup` (0: none yet).",
+            finished.timestamp() if finished else 0.0,
+        )
 
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 
 @router.get("/metrics")
@@ -253,7 +251,7 @@ def metrics(request: Request) -> Response:
     registry: Metrics = request.app.state.metrics
     # The classic text format (0.0.4): what Prometheus 2.x and every scraper understand; the
     # names here are plain ASCII, so the newer 1.0.0 format would be the same text anyway.
-    return Response(registry.render(), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+    return Response(registry.render(), media_type=CONTENT_TYPE)
 
 
 def route_template(scope: Scope) -> str:

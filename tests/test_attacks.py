@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select, text
+from starlette.testclient import TestClient
 
 from booking.api.deps import SESSION_COOKIE
 from booking.app import create_app

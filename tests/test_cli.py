@@ -58,7 +58,7 @@ def test_demo_refuses_production(tmp_path):
 
 
 def test_it_creates_an_admin_who_can_log_in(tmp_path):
-    from fastapi.testclient import TestClient
+    from starlette.testclient import TestClient
 
     from booking.app import create_app
     from booking.config import load_settings

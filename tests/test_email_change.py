@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select, update
+from starlette.testclient import TestClient
 
 from booking.api.deps import SESSION_COOKIE
 from booking.db.models import AuditEvent, EmailChangeRequest, User

@@ -7,9 +7,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from sqlalchemy import event, select, update
+from starlette.testclient import TestClient
 
 from booking.db.models import AuditEvent, Booking, SleepingAccommodation, User
 from booking.domain import audit, bookings, feeds
@@ -17,6 +16,7 @@ from booking.domain.availability import ACCEPTED, CANCELLED, CONFIRMED, PENDING,
 from booking.domain.bookings import BookingIn, BookingItemIn
 from booking.domain.context import Context
 from booking.domain.errors import Forbidden
+from booking.lib.schema import SecretStr
 from booking.lib.timeutil import utcnow
 from tests import factories
 from tests.ical import FeedEvent, calendar_name, read_feed

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 
 from booking.app import create_app
 from booking.domain.context import Context
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NGINX = ROOT / "deploy" / "nginx"
 
 
-def _crash() -> None:
+def _crash(_request: object) -> None:
     raise RuntimeError("a bug")
 
 
@@ -32,8 +32,8 @@ def app_client(ctx: Context, site_url: str) -> TestClient:
     settings = ctx.settings.model_copy(update={"site_url": site_url})
     app = create_app(settings, Context(db=ctx.db, settings=settings))
     # one route that fails, for the 500 of an unhandled exception (page and API)
-    app.add_api_route("/api/test-crash", _crash)
-    app.add_api_route("/test-crash", _crash, include_in_schema=False)
+    app.add_route("/api/test-crash", _crash)
+    app.add_route("/test-crash", _crash, include_in_schema=False)
     # an https:// site sets Secure cookies, which the client only sends back over https
     base = "https://testserver" if site_url.startswith("https://") else "http://testserver"
     return TestClient(app, base_url=base, raise_server_exceptions=False)

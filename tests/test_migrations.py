@@ -54,7 +54,7 @@ def test_history_rows_cannot_be_changed(ctx, bob, room):
 
 
 def test_readiness_reports_an_unmigrated_database(tmp_path):
-    from fastapi.testclient import TestClient
+    from starlette.testclient import TestClient
 
     from booking.app import create_app
     from tests.conftest import make_settings

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, quote, urlencode, urlparse, urlunparse
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from starlette.testclient import TestClient
 
 from booking.app import create_app
 from booking.config import ConfigError

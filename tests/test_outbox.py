@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from sqlalchemy import event, select
+from starlette.testclient import TestClient
 
 from booking.app import create_app
 from booking.config import Settings
@@ -24,6 +23,7 @@ from booking.db.models import OutboxMail
 from booking.domain import outbox
 from booking.domain.context import Context
 from booking.lib import mail
+from booking.lib.schema import SecretStr
 from booking.lib.timeutil import utcnow
 from tests.conftest import make_settings
 from tests.factories import PASSWORD

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
+from starlette.testclient import TestClient
 
 from booking.app import create_app
 from booking.config import load_settings

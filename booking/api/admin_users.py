@@ -5,26 +5,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Body, Path
-from pydantic import BaseModel, Field
-
 from booking.api.auth import user_out
-from booking.api.deps import AdminDep, CtxDep, Router
+from booking.api.deps import AdminDep, CtxDep
 from booking.db.models import User
 from booking.domain import users
+from booking.http import Path, Router
+from booking.lib.schema import Field, Model
 from booking.lib.timeutil import wire_datetime
 
-router = Router(prefix="/api/admin/users", tags=["admin: users"])
+router = Router(prefix="/api/admin/users")
 NEVER = "0001-01-01T00:00:00"
 # Ids are 32-bit integers; a larger number must be a 400, not a database overflow (a 500).
 UserId = Annotated[int, Path(ge=0, le=2**31 - 1)]
 
 
-class RejectIn(BaseModel):
-    reason: str | None = Field(None, max_length=1000)
+class RejectIn(Model):
+    reason: str | None = Field(default=None, max_length=1000)
 
 
-class RoleIn(BaseModel):
+class RoleIn(Model):
     role: int = Field(ge=0, le=1, description="0 = Member, 1 = Administrator")
 
 
@@ -69,9 +68,7 @@ def approve(user_id: UserId, admin: AdminDep, ctx: CtxDep) -> dict[str, str]:
 
 
 @router.post("/{user_id:int}/reject")
-def reject(
-    user_id: UserId, admin: AdminDep, ctx: CtxDep, body: RejectIn = Body(...)
-) -> dict[str, str]:
+def reject(user_id: UserId, admin: AdminDep, ctx: CtxDep, body: RejectIn) -> dict[str, str]:
     return {"message": users.reject(ctx, admin, user_id, body.reason)}
 
 

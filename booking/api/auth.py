@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request, Response
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from booking.api.deps import (
     CtxDep,
-    Router,
     UserDep,
     client_address,
     issue_token,
@@ -20,22 +17,24 @@ from booking.api.deps import (
 from booking.api.errors import problem
 from booking.domain import email_change, two_factor, users
 from booking.domain.errors import ValidationFailed
+from booking.http import Router
+from booking.lib.schema import Field, Model
 
-router = Router(prefix="/api/auth", tags=["auth"])
+router = Router(prefix="/api/auth")
 CODE_NEEDED = "This account uses two-factor authentication: send totpCode."
 CODE_WRONG = "The two-factor code is wrong or was already used."
 _TEXT = Field(max_length=1000)
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+class _In(Model, camel=True):
+    """camelCase on the wire (``firstName``), snake_case in Python."""
 
 
 class LoginIn(_In):
     email: str = _TEXT
     password: str = _TEXT
     # Accounts with two-factor authentication: the app's 6 digits or a recovery code.
-    totp_code: str | None = Field(None, max_length=100)
+    totp_code: str | None = Field(default=None, max_length=100)
 
 
 class RegisterIn(_In):
@@ -61,7 +60,7 @@ class ResetIn(_In):
 class ProfileIn(_In):
     first_name: str = _TEXT
     last_name: str = _TEXT
-    language: str | None = Field(None, max_length=5)
+    language: str | None = Field(default=None, max_length=5)
 
 
 class PasswordChangeIn(_In):
@@ -95,7 +94,7 @@ def user_out(user: Any) -> dict[str, Any]:
     }
 
 
-@router.post("/login", response_model=None)
+@router.post("/login")
 def login(body: LoginIn, request: Request, ctx: CtxDep) -> dict[str, Any] | JSONResponse:
     _required(Email=body.email, Password=body.password)
     address = client_address(request)

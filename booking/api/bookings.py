@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Query, Request, Response
-from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
-from booking.api.deps import AdminDep, CtxDep, Router, UserDep
+from booking.api.deps import AdminDep, CtxDep, UserDep
 from booking.domain import bookings
 from booking.domain.bookings import STATUS_NAMES, TIME_RANGE_NAMES, BookingIn, WireDate
 from booking.domain.errors import ValidationFailed
+from booking.http import Query, Router
 
-router = Router(prefix="/api/bookings", tags=["bookings"])
+router = Router(prefix="/api/bookings")
 
 
 def _enum(value: str | None, names: dict[str, int], key: str, default: int | None) -> int | None:
@@ -102,5 +103,4 @@ for _action in ("accept", "reject", "confirm"):
         _decision(_action),
         methods=["POST"],
         status_code=204,
-        summary=f"{_action.capitalize()} a pending booking (administrators)",
     )

@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Query
-
-from booking.api.deps import CtxDep, Router, UserDep
+from booking.api.deps import CtxDep, UserDep
 from booking.domain.bookings import WireDate
 from booking.domain.calendar import day_availability
+from booking.http import Query, Router
 
-router = Router(prefix="/api/calendar", tags=["calendar"])
+router = Router(prefix="/api/calendar")
 
 
 @router.get("/availability")

@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.datastructures import DefaultPlaceholder
+from starlette.requests import Request
+from starlette.responses import Response
 
 from booking.api.errors import Unauthenticated
 from booking.db.models import User
 from booking.domain import sessions, users
 from booking.domain.context import Context
 from booking.domain.errors import Forbidden
+from booking.http import Depends
 from booking.lib import jwt
 
 
-class Router(APIRouter):
-    """An APIRouter that does not turn return annotations into response models: FastAPI would
-    validate every response again (in a worker thread) although the domain built it."""
-
-    def add_api_route(self, path: str, endpoint: Any, **kwargs: Any) -> None:
-        if isinstance(kwargs.get("response_model"), DefaultPlaceholder):
-            kwargs["response_model"] = None
-        super().add_api_route(path, endpoint, **kwargs)
-
-
-# Dependencies without I/O are async so FastAPI runs them inline, not in the thread pool.
-async def get_ctx(request: Request) -> Context:
+def get_ctx(request: Request) -> Context:
     ctx: Context = request.app.state.ctx
     return ctx
 
@@ -115,14 +105,12 @@ def renew_cookie_session(request: Request, response: Response, ctx: Context, use
     )
 
 
-async def admin_user(user: UserDep, ctx: CtxDep) -> User:
+def admin_user(user: UserDep, ctx: CtxDep) -> User:
     users.require_admin(user)
-    if ctx.settings.admin_2fa_required:  # BOOKING_REQUIRE_ADMIN_2FA: a database read, so off-loop
-        from anyio import to_thread
-
+    if ctx.settings.admin_2fa_required:  # BOOKING_REQUIRE_ADMIN_2FA
         from booking.domain import two_factor
 
-        await to_thread.run_sync(two_factor.require_for_admin, ctx, user)
+        two_factor.require_for_admin(ctx, user)
     return user
 
 

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from starlette.responses import JSONResponse
 
-from booking.api.deps import AdminDep, CtxDep, Router
+from booking.api.deps import AdminDep, CtxDep
 from booking.domain import email_settings
 from booking.domain.email_settings import EmailSettingsIn
 from booking.domain.errors import AuthFailed, ValidationFailed
+from booking.http import Router
+from booking.lib.schema import Field, Model
 
-router = Router(prefix="/api/admin/email-settings", tags=["admin: email settings"])
+router = Router(prefix="/api/admin/email-settings")
 
 
-class TestMailIn(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
+class TestMailIn(Model, camel=True):
     to_email: str = Field(max_length=255)
-    subject: str | None = Field(None, max_length=200)
-    body: str | None = Field(None, max_length=5000)
+    subject: str | None = Field(default=None, max_length=200)
+    body: str | None = Field(default=None, max_length=5000)
 
 
 @router.get("")

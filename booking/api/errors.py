@@ -7,11 +7,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from booking.domain.errors import (
     VALIDATION_TITLE,
@@ -22,6 +22,7 @@ from booking.domain.errors import (
     Throttled,
     ValidationFailed,
 )
+from booking.http import RequestValidationError, exception_handler
 
 log = logging.getLogger("booking.api")
 PROBLEM = "application/problem+json"
@@ -140,50 +141,52 @@ def validation_errors(exc: RequestValidationError) -> dict[str, list[str]]:
 HtmlErrors = Callable[[Request, int, str | None], Response]
 
 
-def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
-    """JSON for ``/api/...``; pages get ``html`` (an error page) when it is given."""
+def install(app: Starlette, html: HtmlErrors | None = None) -> None:
+    """JSON for ``/api/...``; pages get ``html`` (an error page) when it is given.
+
+    Starlette hands the handler for ``Exception`` to its outermost ServerErrorMiddleware."""
 
     def for_pages(request: Request) -> bool:
         return html is not None and not request.url.path.startswith("/api/")
 
-    @app.exception_handler(RequestValidationError)
+    @exception_handler(app, RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = validation_errors(exc)
         first = next(iter(errors.values()), ["Ungültige Anfrage."])[0]
         return problem(400, first, title=VALIDATION_TITLE, errors=errors)
 
-    @app.exception_handler(ValidationFailed)
+    @exception_handler(app, ValidationFailed)
     async def _rule(request: Request, exc: ValidationFailed) -> Response:
         if for_pages(request):
             return html(request, 400, exc.message)  # type: ignore[misc]
         extensions = getattr(exc, "extensions", None)
         return problem(400, exc.message, title=exc.title, errors=exc.errors, extensions=extensions)
 
-    @app.exception_handler(BusinessRuleViolation)
+    @exception_handler(app, BusinessRuleViolation)
     async def _conflict(request: Request, exc: BusinessRuleViolation) -> Response:
         if for_pages(request):
             return html(request, 409, exc.message)  # type: ignore[misc]
         return problem(409, exc.message, errors={"Business": [exc.message]})
 
-    @app.exception_handler(NotFound)
+    @exception_handler(app, NotFound)
     async def _missing(request: Request, exc: NotFound) -> Response:
         if for_pages(request):
             return html(request, 404, exc.message)  # type: ignore[misc]
         return problem(404, exc.message)
 
-    @app.exception_handler(Forbidden)
+    @exception_handler(app, Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
         if for_pages(request):
             return html(request, 403, exc.message)  # type: ignore[misc]
         return problem(403, exc.message)
 
-    @app.exception_handler(AuthFailed)
+    @exception_handler(app, AuthFailed)
     async def _auth(request: Request, exc: AuthFailed) -> Response:
         if for_pages(request):
             return html(request, 400, exc.message)  # type: ignore[misc]
         return message(400, exc.message)
 
-    @app.exception_handler(Throttled)
+    @exception_handler(app, Throttled)
     async def _throttled(request: Request, exc: Throttled) -> Response:
         retry = {"Retry-After": str(exc.retry_after)}
         if for_pages(request):
@@ -199,19 +202,19 @@ def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
         }
         return JSONResponse(body, status_code=429, media_type=PROBLEM, headers=retry)
 
-    @app.exception_handler(Unauthenticated)
+    @exception_handler(app, Unauthenticated)
     async def _anonymous(_request: Request, exc: Unauthenticated) -> JSONResponse:
         challenge = 'Bearer error="invalid_token"' if exc.invalid_token else "Bearer"
         return problem(401, "Bitte melden Sie sich an.", headers={"WWW-Authenticate": challenge})
 
-    @app.exception_handler(HTTPException)
+    @exception_handler(app, HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
         if for_pages(request):
             return html(request, exc.status_code, None)  # type: ignore[misc]
         texts = {404: "Nicht gefunden.", 405: "Methode nicht erlaubt."}
         return problem(exc.status_code, texts.get(exc.status_code, str(exc.detail)))
 
-    @app.exception_handler(DataError)
+    @exception_handler(app, DataError)
     async def _bad_data(request: Request, exc: DataError) -> Response:
         # Input the database refuses although it passed validation: PostgreSQL rejects NUL
         # characters in text and numbers beyond its column types. The caller's mistake, and
@@ -221,7 +224,7 @@ def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
             return html(request, 400, None)  # type: ignore[misc]
         return problem(400, "Die Anfrage enthält ungültige Zeichen oder Werte.")
 
-    @app.exception_handler(Exception)
+    @exception_handler(app, Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         if for_pages(request):

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.responses import JSONResponse
 
-from booking.api.deps import CtxDep, Router
+from booking.api.deps import CtxDep
 from booking.db import schema
 from booking.domain.context import Context
+from booking.http import Router
 
-router = Router(tags=["health"])
+router = Router()
 HEALTHY = {"status": "healthy"}
 MAIL_BACKLOG_LIMIT = timedelta(minutes=30)
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Path, Response
+from starlette.responses import Response
 
-from booking.api.deps import AdminDep, CtxDep, Router, UserDep
+from booking.api.deps import AdminDep, CtxDep, UserDep
 from booking.domain import house_rules
 from booking.domain.house_rules import ClosedPeriodIn, QuotaExceptionIn, RulesIn
+from booking.http import Path, Router
 
-router = Router(tags=["house rules"])
+router = Router()
 
 
 @router.get("/api/house-rules")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import Request, Response
-from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
-from booking.api.deps import AdminDep, CtxDep, Router, UserDep
+from booking.api.deps import AdminDep, CtxDep, UserDep
 from booking.domain import places
 from booking.domain.places import PlaceIn
+from booking.http import Router
 
-router = Router(prefix="/api/sleeping-accommodations", tags=["sleeping accommodations"])
+router = Router(prefix="/api/sleeping-accommodations")
 
 
 @router.get("")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from starlette.requests import Request
 
-from booking.api.deps import AdminDep, CtxDep, Router
+from booking.api.deps import AdminDep, CtxDep
 from booking.domain import security_checks
+from booking.http import Router
 
-router = Router(prefix="/api/admin/security", tags=["admin: security"])
+router = Router(prefix="/api/admin/security")
 
 
 @router.get("")

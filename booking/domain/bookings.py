@@ -9,8 +9,6 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 from sqlalchemy import Select, bindparam, select
 
 from booking.db.models import Booking, BookingHistory, BookingItem, SleepingAccommodation, User
@@ -32,6 +30,7 @@ from booking.domain.errors import (
     ValidationFailed,
 )
 from booking.domain.users import require_admin, require_can_book
+from booking.lib.schema import BeforeValidator, Field, Model
 from booking.lib.timeutil import utcnow, wire_date, wire_datetime
 
 if TYPE_CHECKING:
@@ -75,16 +74,12 @@ def _date_only(value: Any) -> Any:
 WireDate = Annotated[date, BeforeValidator(_date_only)]
 
 
-class _CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class BookingItemIn(_CamelModel):
+class BookingItemIn(Model, camel=True):
     sleeping_accommodation_id: uuid.UUID
     person_count: int
 
 
-class BookingIn(_CamelModel):
+class BookingIn(Model, camel=True):
     """Create, update and validate requests (the predecessor's CreateBookingDto)."""
 
     start_date: WireDate

@@ -9,13 +9,11 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
-
 from booking.db.models import EmailSettings
 from booking.domain import audit
 from booking.domain.errors import AuthFailed
 from booking.lib import mail
+from booking.lib.schema import Field, Model
 from booking.lib.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -25,9 +23,7 @@ if TYPE_CHECKING:
 MASK = "********"
 
 
-class EmailSettingsIn(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
+class EmailSettingsIn(Model, camel=True):
     smtp_host: str = Field(max_length=255)
     smtp_port: int = Field(ge=1, le=65535)
     smtp_username: str = Field(max_length=255)

@@ -29,8 +29,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 from sqlalchemy import bindparam, delete, select
 
 from booking.db.models import (
@@ -44,6 +42,7 @@ from booking.domain import audit
 from booking.domain.availability import HOLDING
 from booking.domain.errors import NotFound, ValidationFailed
 from booking.domain.users import ADMIN, require_admin
+from booking.lib.schema import Field, Model, to_camel
 from booking.lib.timeutil import utcnow, wire_datetime
 
 if TYPE_CHECKING:
@@ -453,8 +452,8 @@ def validate(ctx: Context, actor: User, start: date, end: date) -> None:
 # --- administration --------------------------------------------------------------------------
 
 
-class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+class _Camel(Model, camel=True):
+    """camelCase on the wire (``minNights``), snake_case in Python."""
 
 
 class RulesIn(_Camel):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
 from sqlalchemy import select
 
 from booking.db.models import SleepingAccommodation
 from booking.domain import audit
 from booking.domain.errors import NotFound, ValidationFailed
 from booking.domain.users import require_admin
+from booking.lib.schema import Model
 from booking.lib.timeutil import utcnow, wire_datetime
 
 if TYPE_CHECKING:
@@ -24,9 +23,7 @@ TYPES = (ROOM, TENT, CAMPER, OTHER)
 MAX_NAME = 100
 
 
-class PlaceIn(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
+class PlaceIn(Model, camel=True):
     name: str
     type: int = ROOM
     max_capacity: int

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, Response
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
 
+from booking.http import exception_handler
 from booking.web import (
     account,
     admin,
@@ -56,7 +58,10 @@ def error_page(request: Request, status: int, message: str | None = None) -> Res
     )
 
 
-def serve_static(name: str) -> Response:
+async def serve_static(request: Request) -> Response:
+    """A plain Starlette endpoint: a file read needs no worker thread of its own (FileResponse
+    reads it in one when it sends)."""
+    name: str = request.path_params["name"]
     path = core.STATIC_FILES.get(name)
     if path is not None:  # a hashed name never changes its content
         return FileResponse(path, headers={"Cache-Control": "public, max-age=31536000, immutable"})
@@ -66,24 +71,23 @@ def serve_static(name: str) -> Response:
     return Response("Not found", status_code=404, media_type="text/plain")
 
 
-def install(app: FastAPI) -> None:
+def install(app: Starlette) -> None:
+    routes = app.router.routes
     for module in (public, oidc, account, bookings, admin, audit, two_factor):
-        app.include_router(module.router)
-    app.include_router(house_rules.router)
-    app.include_router(email_change.router)
-    app.include_router(security.router)
-    app.include_router(feeds.router)
-    app.include_router(feeds.feed_router)
-    app.add_api_route("/static/{name:path}", serve_static, include_in_schema=False)
+        routes.extend(module.router.routes)
+    for router in (house_rules.router, email_change.router, security.router):
+        routes.extend(router.routes)
+    routes.extend(feeds.router.routes + feeds.feed_router.routes)
+    app.add_route("/static/{name:path}", serve_static, methods=["GET"], include_in_schema=False)
 
-    @app.exception_handler(core.PageError)
+    @exception_handler(app, core.PageError)
     async def _page_error(request: Request, exc: core.PageError) -> Response:
         return error_page(request, exc.status, exc.message)
 
-    @app.exception_handler(core.TwoFactorSetupRequired)
+    @exception_handler(app, core.TwoFactorSetupRequired)
     async def _two_factor_setup(request: Request, exc: core.TwoFactorSetupRequired) -> Response:
         return two_factor.forced_setup_redirect(request)
 
-    @app.exception_handler(core.LoginRequired)
+    @exception_handler(app, core.LoginRequired)
     async def _login(request: Request, exc: core.LoginRequired) -> Response:
         return core.redirect(core.login_url(request))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import Request
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
 
 from booking.api.deps import SESSION_COOKIE, CtxDep, client_address
 from booking.domain import oidc, sessions, users

@@ -7,9 +7,8 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from fastapi import Request
-from fastapi.responses import Response
-from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
 
 from booking.api.deps import CtxDep
 from booking.db.models import User
@@ -18,6 +17,7 @@ from booking.domain.availability import PENDING
 from booking.domain.email_settings import EmailSettingsIn
 from booking.domain.errors import AuthFailed, DomainError, NotFound, ValidationFailed
 from booking.domain.places import PlaceIn
+from booking.lib.schema import ValidationError
 from booking.web.core import (
     PLACE_TYPES,
     STATIC_NAMES,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import Query, Request
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
 
 from booking.api.deps import CtxDep
 from booking.domain import audit
+from booking.http import Query
 from booking.web.core import PageAdmin, page_router, render
 
 router = page_router()
@@ -31,7 +33,7 @@ def audit_page(
     request: Request,
     admin: PageAdmin,
     ctx: CtxDep,
-    offset: int = Query(0, ge=0, le=1_000_000),
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
     events = audit.recent(ctx, PAGE_SIZE + 1, offset)
     rows = [

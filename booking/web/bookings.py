@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Query, Request
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
 
 from booking.api.deps import CtxDep
 from booking.db.models import User
@@ -34,6 +34,7 @@ from booking.domain.errors import (
     NotFound,
     ValidationFailed,
 )
+from booking.http import Query
 from booking.web.core import (
     PLACE_TYPES,
     STATUS_LABELS,

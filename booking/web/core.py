@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qsl, quote
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from booking.api.deps import SESSION_COOKIE, CtxDep
 from booking.db.models import User
 from booking.domain import sessions
 from booking.domain.bookings import STATUS_NAMES
 from booking.domain.context import Context
+from booking.http import Depends, Router
 from booking.web.i18n import N_, Translator, negotiate
 
 if TYPE_CHECKING:
@@ -176,6 +177,7 @@ def redirect(url: str, request: Request | None = None, message: str | None = Non
 
 
 def page_user(request: Request, ctx: CtxDep) -> User | None:
+    """Read once per request (the router's ``_prepare`` reads it first)."""
     if not hasattr(request.state, "user"):
         token = request.cookies.get(SESSION_COOKIE, "")
         request.state.user = sessions.session_user(ctx, token) if token else None
@@ -183,29 +185,16 @@ def page_user(request: Request, ctx: CtxDep) -> User | None:
     return user
 
 
-async def _known_page_user(request: Request, ctx: CtxDep) -> User | None:
-    """``page_user`` as a dependency. Async, so FastAPI runs it inline: the router's
-    ``_prepare`` has already read the user in the thread pool, and every extra thread-pool trip
-    costs CPU on each page request."""
-    if hasattr(request.state, "user"):
-        user: User | None = request.state.user
-        return user
-    from anyio import to_thread
-
-    return await to_thread.run_sync(page_user, request, ctx)
+MaybeUser = Annotated[User | None, Depends(page_user)]
 
 
-MaybeUser = Annotated[User | None, Depends(_known_page_user)]
-
-
-# No I/O: async, so FastAPI runs them inline instead of in the thread pool.
-async def require_user(user: MaybeUser) -> User:
+def require_user(user: MaybeUser) -> User:
     if user is None:
         raise LoginRequired()
     return user
 
 
-async def require_admin(user: Annotated[User, Depends(require_user)]) -> User:
+def require_admin(user: Annotated[User, Depends(require_user)]) -> User:
     if not user.is_admin:
         raise PageError(403, N_("Diese Seite ist Administratoren vorbehalten."))
     return user
@@ -224,9 +213,9 @@ def translator(request: Request) -> Translator:
 # --- forms ------------------------------------------------------------------------------------
 
 
-async def form_data(request: Request) -> dict[str, str]:
-    """URL-encoded form fields (last value wins; ``getlist`` is not needed by our forms)."""
-    body = await request.body()
+def form_data(request: Request, body: bytes) -> dict[str, str]:
+    """URL-encoded form fields (last value wins; ``getlist`` is not needed by our forms).
+    The router has read ``body`` before, so this runs in the page's worker thread."""
     if len(body) > MAX_FORM_BYTES:
         raise PageError(413, N_("Die Anfrage ist zu groß."))
     content_type = request.headers.get("content-type", "")
@@ -338,6 +327,6 @@ def _prepare(request: Request, ctx: CtxDep) -> None:
             raise TwoFactorSetupRequired()
 
 
-def page_router() -> APIRouter:
+def page_router() -> Router:
     """Every page knows its user and has a CSRF seed before the handler runs."""
-    return APIRouter(include_in_schema=False, dependencies=[Depends(_prepare)])
+    return Router(include_in_schema=False, dependencies=[_prepare])

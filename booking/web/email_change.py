@@ -3,8 +3,8 @@ address from the mailed link (booking/domain/email_change.py)."""
 
 from __future__ import annotations
 
-from fastapi import Request
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
 
 from booking.api.deps import SESSION_COOKIE, CtxDep, client_address
 from booking.domain import email_change

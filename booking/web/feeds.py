@@ -7,14 +7,15 @@ import hashlib
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
 
 from booking.api.deps import CtxDep, client_address
 from booking.db.models import User
 from booking.domain import feeds
 from booking.domain.context import Context
 from booking.domain.errors import Forbidden, NotFound
+from booking.http import Router
 from booking.web.core import (
     FormData,
     PageAdmin,
@@ -29,7 +30,7 @@ from booking.web.core import (
 from booking.web.i18n import N_
 
 # Subscriptions are fetched by calendar apps without cookies: no page dependencies here.
-feed_router = APIRouter(include_in_schema=False)
+feed_router = Router(include_in_schema=False)
 router = page_router()
 
 CALENDAR_TYPE = "text/calendar; charset=utf-8"
@@ -57,7 +58,7 @@ def _not_found() -> Response:
 # --- subscriptions -----------------------------------------------------------------------------
 
 
-@feed_router.api_route("/feeds/house/{token}.ics", methods=["GET", "HEAD"])
+@feed_router.get("/feeds/house/{token}.ics")  # and HEAD
 def house_feed(request: Request, token: str, ctx: CtxDep) -> Response:
     body = feeds.house_feed(ctx, token)
     if body is None:  # unknown token or feed switched off: the same answer
@@ -65,7 +66,7 @@ def house_feed(request: Request, token: str, ctx: CtxDep) -> Response:
     return _calendar_response(request, body, **{"Cache-Control": FEED_CACHE})
 
 
-@feed_router.api_route("/feeds/{token}.ics", methods=["GET", "HEAD"])
+@feed_router.get("/feeds/{token}.ics")  # and HEAD
 def member_feed(request: Request, token: str, ctx: CtxDep) -> Response:
     body = feeds.member_feed(ctx, token)
     if body is None:

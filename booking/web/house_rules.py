@@ -7,15 +7,14 @@ import uuid
 from datetime import date
 from typing import Any
 
-from fastapi import Request
-from fastapi.responses import Response
-from pydantic import ValidationError
-from pydantic.alias_generators import to_camel
+from starlette.requests import Request
+from starlette.responses import Response
 
 from booking.api.deps import CtxDep
 from booking.domain import house_rules, users
 from booking.domain.errors import NotFound, ValidationFailed
 from booking.domain.house_rules import ClosedPeriodIn, QuotaExceptionIn, RulesIn
+from booking.lib.schema import ValidationError, to_camel
 from booking.web.core import (
     FormData,
     PageAdmin,
@@ -215,7 +214,7 @@ def grant_exception(request: Request, admin: PageAdmin, ctx: CtxDep, form: FormD
     if not errors:
         try:
             granted = house_rules.grant_quota_exception(
-                ctx, admin, QuotaExceptionIn(**numbers, reason=values["reason"])
+                ctx, admin, QuotaExceptionIn.model_validate({**numbers, "reason": values["reason"]})
             )
         except (ValidationFailed, ValidationError) as exc:
             errors = _errors(request, exc) if isinstance(exc, ValidationFailed) else {}

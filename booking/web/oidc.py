@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import Request
-from fastapi.responses import RedirectResponse, Response
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 
 from booking.api.deps import CtxDep, client_address
 from booking.domain import oidc

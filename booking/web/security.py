@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from fastapi import Request
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
 
 from booking.api.deps import CtxDep
 from booking.domain import security_checks

@@ -15,8 +15,8 @@ import hmac
 import json
 import time
 
-from fastapi import Request
-from fastapi.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response
 
 from booking.api.deps import CtxDep, client_address
 from booking.db.models import User

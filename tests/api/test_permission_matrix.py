@@ -310,11 +310,9 @@ MATRIX: dict[tuple[str, str], Row] = {
 
 
 def _flatten(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Routes as (full path, route); FastAPI ≥ 0.16x nests included routers."""
+    """Routes as (full path, route), through mounted sub-apps should there be any."""
     for route in routes:
-        if hasattr(route, "original_router"):
-            yield from _flatten(route.original_router.routes, prefix + route.include_context.prefix)
-        elif hasattr(route, "routes") and not hasattr(route, "methods"):
+        if hasattr(route, "routes") and not hasattr(route, "methods"):
             yield from _flatten(route.routes, prefix + getattr(route, "path", ""))
         else:
             yield prefix + route.path, route

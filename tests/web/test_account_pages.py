@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 from httpx import Response
+from starlette.testclient import TestClient
 
 from tests.factories import PASSWORD
 from tests.mails import Outbox

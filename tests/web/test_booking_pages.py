@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 
 from booking.db.models import Booking, SleepingAccommodation, User
 from booking.domain import bookings, users

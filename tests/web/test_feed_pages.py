@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
 from sqlalchemy import select, update
+from starlette.testclient import TestClient
 
 from booking.db.models import AuditEvent, User
 from booking.domain import audit

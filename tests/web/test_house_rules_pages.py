@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 
 from booking.db.models import SleepingAccommodation, User
 from booking.domain import bookings, house_rules

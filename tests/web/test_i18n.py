@@ -23,7 +23,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 
 from booking.db.models import SleepingAccommodation, User
 from booking.domain.context import Context

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 
 from booking.app import create_app
 from booking.demo import ACCOUNTS
@@ -166,7 +166,7 @@ def test_https_as_seen_through_the_page(ctx, alice):
     ],
 )
 def test_secret_key(ctx, key, status):
-    from pydantic import SecretStr
+    from booking.lib.schema import SecretStr
 
     check = security_checks.secret_check(with_settings(ctx, secret_key=SecretStr(key)))
     assert check.status == status, check
@@ -332,9 +332,9 @@ def test_header_rules():
 def test_a_well_kept_instance_has_nothing_to_fix(ctx, alice, live_app, tmp_path):
     """Everything at once in the good state (the site itself is http here, so HTTPS is off)."""
     import pyotp
-    from pydantic import SecretStr
 
     from booking.domain import two_factor
+    from booking.lib.schema import SecretStr
 
     secret = two_factor.begin_setup(ctx, alice)
     two_factor.confirm_setup(ctx, alice, pyotp.TOTP(secret).now())
