@@ -3,9 +3,10 @@
 An endpoint's parameters are worked out once, when it is registered: the request, a
 ``Response`` for extra headers and cookies, dependencies (``Annotated[T, Depends(fn)]``,
 called once per request however often they are asked for), the raw body (``bytes``), path
-and query values (converted and checked as pydantic did for FastAPI), and a JSON body read by
-the request model's ``model_validate``. A request only walks that plan. A sync endpoint runs
-with its sync dependencies in one worker thread; FastAPI made a thread-pool trip for each.
+and query values (converted and checked by ``booking/lib/schema.py`` as pydantic did for
+FastAPI), and a JSON body read by the request model's ``model_validate``. A request only walks
+that plan. A sync endpoint runs with its sync dependencies in one worker thread; FastAPI made a
+thread-pool trip for each.
 
 The order is FastAPI's, because answers depend on it: an unreadable JSON body is refused
 before the dependencies run (a 400 even without login), and the dependencies run before the
@@ -34,6 +35,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ExceptionHandler
 
+from booking.lib import schema
+
 F = TypeVar("F", bound=Callable[..., Any])
 E = TypeVar("E", bound=Exception)
 Handler = Callable[[Request, E], Awaitable[Response]]
@@ -58,6 +61,11 @@ class Query:
     ge: int | None = None
     le: int | None = None
 
+    def bounds(self) -> dict[str, int]:
+        """The limits given, as ``schema.check_for`` takes them."""
+        bounds = {"max_length": self.max_length, "ge": self.ge, "le": self.le}
+        return {name: bound for name, bound in bounds.items() if bound is not None}
+
 
 class Path(Query):
     """``Annotated[int, Path(ge=0)]``: limits of a path value."""
@@ -79,57 +87,7 @@ def _error(kind: str, loc: tuple[Any, ...], msg: str, raw: Any, **ctx: Any) -> d
     return {"type": kind, "loc": loc, "msg": msg, "input": raw} | ({"ctx": ctx} if ctx else {})
 
 
-# --- path and query values: pydantic's lax parsing of strings, for the types in use -----------
-
-
-class _Invalid(Exception):
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind, self.message = kind, message
-
-
-_INT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")  # " 1 ", "+1", "1_000" and "1.0" too
-_HEX = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_UUID = re.compile(rf"[0-9a-fA-F]{{32}}|{_HEX}|\{{{_HEX}\}}|urn:uuid:{_HEX}")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # date.fromisoformat alone takes "20250810"
-_BOOLS = {"1": True, "on": True, "t": True, "true": True, "y": True, "yes": True}
-_BOOLS |= {"0": False, "off": False, "f": False, "false": False, "n": False, "no": False}
-
-
-def _int(text: str) -> int:
-    if not _INT.fullmatch(text.strip()):
-        raise _Invalid("int_parsing", "Input should be a valid integer")
-    return int(text.strip().partition(".")[0])
-
-
-def _bool(text: str) -> bool:
-    if text.lower() not in _BOOLS:
-        raise _Invalid("bool_parsing", "Input should be a valid boolean")
-    return _BOOLS[text.lower()]
-
-
-def _uuid(text: str) -> uuid.UUID:
-    if not _UUID.fullmatch(text):
-        raise _Invalid("uuid_parsing", "Input should be a valid UUID")
-    return uuid.UUID(text)
-
-
-def _date(text: str) -> date:
-    try:
-        if _DATE.fullmatch(text):
-            return date.fromisoformat(text)
-    except ValueError:
-        pass
-    raise _Invalid("date_from_datetime_parsing", "Input should be a valid date")
-
-
-_PARSERS: dict[Any, Callable[[str], Any] | None] = {
-    str: None,
-    int: _int,
-    bool: _bool,
-    uuid.UUID: _uuid,
-    date: _date,
-}
+# --- path and query values ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -138,24 +96,32 @@ class _Value:
 
     name: str
     loc: tuple[str, str]  # ("path" or "query", the name in the URL)
-    parse: Callable[[str], Any] | None
-    before: Callable[[Any], Any] | None  # a BeforeValidator's function (WireDate's)
+    check: schema.Check  # a model field's check: limits and validators (WireDate's) included
     default: Any
-    limits: Query
 
     @classmethod
     def of(cls, name: str, hint: Any, default: Any, source: str) -> _Value:
         kind, extras = hint, []
         if typing.get_origin(kind) is Annotated:
             kind, *extras = typing.get_args(kind)
-        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None
+        # X | None: an absent value gets the default, a given one is checked as an X.
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):
             kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-        if kind not in _PARSERS:
-            raise TypeError(f"parameter {name!r}: {kind!r} is not a supported {source} type")
-        limits = next((extra for extra in extras if isinstance(extra, Query)), Query())
-        before = next((e.func for e in extras if callable(getattr(e, "func", None))), None)
-        loc = (source, limits.alias or name)
-        return cls(name, loc, _PARSERS[kind], before, default, limits)
+        spec = next((extra for extra in extras if isinstance(extra, Query)), Query())
+        validators = [extra for extra in extras if not isinstance(extra, Query)]
+        # A date in a URL is YYYY-MM-DD only (a validator such as WireDate's may take others).
+        field = schema.PlainDate if kind is date else kind
+        try:
+            if typing.get_origin(kind) is list or hasattr(kind, "model_validate"):
+                raise TypeError("a URL has one text per name")
+            check = schema.check_for(
+                Annotated[(field, *validators)] if validators else field, **spec.bounds()
+            )
+        except TypeError as exc:
+            raise TypeError(
+                f"parameter {name!r}: {kind!r} is not a supported {source} type ({exc})"
+            ) from exc
+        return cls(name, (source, spec.alias or name), check, default)
 
     def value(self, raw: Any, errors: Errors) -> Any:
         if raw is None:
@@ -163,28 +129,10 @@ class _Value:
                 errors.append(_error("missing", self.loc, "Field required", None))
             return self.default
         try:
-            value = self.before(raw) if self.before else raw
-            if self.parse and isinstance(value, str):
-                value = self.parse(value)
-        except _Invalid as exc:
-            errors.append(_error(exc.kind, self.loc, exc.message, raw))
+            return self.check(raw)
+        except schema.ValidationError as exc:
+            errors.extend({**error, "loc": (*self.loc, *error["loc"])} for error in exc.errors())
             return None
-        except ValueError as exc:  # from the BeforeValidator's function
-            errors.append(_error("value_error", self.loc, f"Value error, {exc}", raw, error=exc))
-            return None
-        limit = self.limits
-        if limit.max_length is not None and len(value) > limit.max_length:
-            text = f"String should have at most {limit.max_length} characters"
-            errors.append(
-                _error("string_too_long", self.loc, text, raw, max_length=limit.max_length)
-            )
-        elif limit.ge is not None and value < limit.ge:
-            text = f"Input should be greater than or equal to {limit.ge}"
-            errors.append(_error("greater_than_equal", self.loc, text, raw, ge=limit.ge))
-        elif limit.le is not None and value > limit.le:
-            text = f"Input should be less than or equal to {limit.le}"
-            errors.append(_error("less_than_equal", self.loc, text, raw, le=limit.le))
-        return value
 
 
 # --- the plan of an endpoint -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.testclient import TestClient
 
 from booking.http import Depends, Path, Query, RequestValidationError, Router, exception_handler
+from booking.lib.schema import BeforeValidator
 
 calls: Counter[str] = Counter()
 threads: dict[str, int] = {}
@@ -50,11 +51,6 @@ def _before(value: Any) -> Any:
     return value.partition("T")[0] if isinstance(value, str) else value
 
 
-class Before:
-    def __init__(self, func: Any) -> None:
-        self.func = func
-
-
 def counted() -> str:
     calls["counted"] += 1
     threads["dependency"] = threading.get_ident()
@@ -84,7 +80,7 @@ def query(
     number: Annotated[int, Query(ge=1, le=10)] = 3,
     flag: bool = False,
     id: uuid.UUID | None = None,
-    day: Annotated[date | None, Before(_before)] = None,
+    day: Annotated[date | None, BeforeValidator(_before)] = None,
 ) -> dict[str, Any]:
     return {"text": text, "number": number, "flag": flag, "id": id, "day": day}
 

@@ -20,8 +20,10 @@ from booking.lib.schema import (
     BeforeValidator,
     Field,
     Model,
+    PlainDate,
     SecretStr,
     ValidationError,
+    check_for,
     to_camel,
 )
 
@@ -119,6 +121,7 @@ def test_it_converts_like_pydantic_lax_mode(tp, value, expected):
         (date, True, {}, ("date_type", "Input should be a valid date", None)),
         (uuid.UUID, "zimmer-1", {}, ("uuid_parsing", "Input should be a valid UUID, invalid character: found `z` at 0", {"error": "invalid character: found `z` at 0"})),
         (uuid.UUID, "", {}, ("uuid_parsing", "Input should be a valid UUID, invalid length: found 0", {"error": "invalid length: found 0"})),
+        (uuid.UUID, "urn:uuid:{" + U + "}", {}, ("uuid_parsing", "Input should be a valid UUID, invalid character: found `{` at 0", {"error": "invalid character: found `{` at 0"})),
         (uuid.UUID, 5, {}, ("uuid_type", "UUID input should be a string, bytes or UUID object", None)),
         (Literal["a", "b", "c"], "d", {}, ("literal_error", "Input should be 'a', 'b' or 'c'", {"expected": "'a', 'b' or 'c'"})),
         (Literal["a"], 1, {}, ("literal_error", "Input should be 'a'", {"expected": "'a'"})),
@@ -346,6 +349,30 @@ def test_it_refuses_unsupported_definitions_when_the_class_is_made():
         Field(max_digits=3)
 
 
+def test_check_for_checks_a_value_on_its_own_as_a_field_would():
+    check = check_for(int, ge=1)
+    assert check(" 7 ") == 7
+    with pytest.raises(ValidationError) as caught:
+        check("0")
+    assert [(e["type"], e["loc"], e["ctx"]) for e in caught.value.errors()] == [
+        ("greater_than_equal", (), {"ge": 1})
+    ]
+    with pytest.raises(TypeError, match="unknown field constraints"):
+        check_for(int, max_digits=3)
+
+
+# pydantic's lax date reads the first two as Unix time (seconds) and takes the next two.
+@pytest.mark.parametrize(
+    "text", ["0", "20300101", "2030-01-01T00:00:00", "2030-01-01 00:00", "2030-02-30"]
+)
+def test_a_plain_date_is_written_yyyy_mm_dd_only(text):
+    check = check_for(PlainDate)
+    assert check("2030-01-02") == date(2030, 1, 2)
+    with pytest.raises(ValidationError) as caught:
+        check(text)
+    assert [e["type"] for e in caught.value.errors()] == ["date_from_datetime_parsing"]
+
+
 # --- the same inputs through pydantic, while it is installed ----------------------------------
 
 VALUES: list[Any] = [
@@ -356,6 +383,7 @@ VALUES: list[Any] = [
     "2025-08-10T10:00:00", "2025-08-10 00:00", "2025-08-10T00:00:00Z", "2025-08-10T00",
     "2025-08-10x", "86400", "-1", "1.5", 86400, 20300101, 1700000000000, -86400, U,
     U.replace("-", ""), "{" + U + "}", "urn:uuid:" + U, "{" + U.replace("-", "") + "}",
+    "urn:uuid:{" + U + "}",
     "zimmer-1", "development", "prod", [], [1], {}, {"a": 1}, (1,), date(2025, 1, 1),
     datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, 3, tzinfo=UTC), uuid.UUID(U),
 ]  # fmt: skip

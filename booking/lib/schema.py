@@ -8,8 +8,9 @@ collected at once, and pydantic's error ``type``, ``loc`` (aliases, list indexes
 Only the detail after the comma in date and UUID parsing messages is worded differently.
 
 Fields are read once per class in ``__init_subclass__``: each becomes one validator closure.
-Supported field types: str, int, float, bool, date, uuid.UUID, Path, SecretStr, Literal[...],
-X | None, list[X], nested models, and Annotated[X, BeforeValidator(f) | AfterValidator(f)].
+Supported field types: str, int, float, bool, date, PlainDate, uuid.UUID, Path, SecretStr,
+Literal[...], X | None, list[X], nested models, and Annotated[X, BeforeValidator(f) |
+AfterValidator(f)]. ``check_for`` gives the same checks for values outside a model (URL values).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import (
     Any,
     ClassVar,
     Literal,
+    NewType,
     NoReturn,
     Self,
     Union,
@@ -181,10 +183,21 @@ def Field(  # named like the pydantic function it replaces
     **limits: int | float,
 ) -> Any:
     """A field's default and constraints: min_length/max_length (str), ge/gt/le/lt (numbers)."""
+    return FieldInfo(default, default_factory, alias, description, _known(limits))
+
+
+def check_for(hint: Any, **limits: int | float) -> Check:
+    """The check of a field typed ``hint`` with ``Field(**limits)``, for a value on its own (a
+    path or query value): it returns the converted value or raises ValidationError, whose
+    ``loc``s start at the value (``()`` for a scalar); the caller puts its own place first."""
+    return _compile(hint, _known(limits))
+
+
+def _known(limits: dict[str, int | float]) -> dict[str, int | float]:
     unknown = set(limits) - set(_BOUNDS)
     if unknown:
         raise TypeError(f"unknown field constraints {sorted(unknown)}")
-    return FieldInfo(default, default_factory, alias, description, limits)
+    return limits
 
 
 def to_camel(name: str) -> str:
@@ -487,6 +500,18 @@ def _date(value: Any) -> date:
     _fail("date_type", value)
 
 
+# A date written YYYY-MM-DD and nothing else, as booking/http.py reads dates in URLs: pydantic's
+# lax date also takes a date-time at midnight and Unix time ("20300101" is seconds).
+PlainDate = NewType("PlainDate", date)
+_DAY = re.compile(r"\d{4}-\d\d-\d\d", re.ASCII)
+
+
+def _plain_date(value: Any) -> date:
+    if isinstance(value, str) and not _DAY.fullmatch(value):
+        _fail("date_from_datetime_parsing", value, error="expected YYYY-MM-DD")
+    return _date(value)
+
+
 def _date_from_text(text: str) -> date:
     """ISO dates, date-times at midnight, and numbers (Unix time), like pydantic's parser."""
     if _NUMBER.fullmatch(text):
@@ -522,8 +547,8 @@ def _uuid(value: Any) -> uuid.UUID:
         return value
     if not isinstance(value, str):
         _fail("uuid_type", value)
-    text = value.removeprefix("urn:uuid:")
-    text = text[1:-1] if text[:1] == "{" and text[-1:] == "}" else text
+    text = value.removeprefix("urn:uuid:")  # one wrapper at most: not "urn:uuid:{...}"
+    text = text[1:-1] if text == value and text[:1] == "{" and text[-1:] == "}" else text
     if _UUID.fullmatch(text) and (text == value or "-" in text):
         return uuid.UUID(text)
     bad = next((i for i, c in enumerate(text) if c not in "0123456789abcdefABCDEF-"), None)
@@ -549,6 +574,7 @@ _SCALARS: dict[Any, Check] = {
     float: _float,
     bool: _bool,
     date: _date,
+    PlainDate: _plain_date,
     uuid.UUID: _uuid,
     Path: _path,
     SecretStr: _secret,
