@@ -2,14 +2,17 @@
 
 SQLite runs in WAL mode with foreign keys on and a busy timeout. Write transactions start with
 ``BEGIN IMMEDIATE`` so that two writers queue for the lock instead of one of them failing halfway
-(a deferred transaction cannot wait for the lock once it has read). PostgreSQL writers lock the
-rows they depend on with ``SELECT ... FOR UPDATE``; see ``domain.bookings``.
+(a deferred transaction cannot wait for the lock once it has read). Within the process, writers
+also queue on a lock: SQLite's busy handler polls with sleeps of up to 100 ms, which under load
+made writes wait long after the lock was free. PostgreSQL writers lock the rows they depend on
+with ``SELECT ... FOR UPDATE``; see ``domain.bookings``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -91,6 +94,10 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, pool_size=pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # Re-entrant: a nested write would wait for SQLite's busy timeout, as without this lock.
+        self._writer: AbstractContextManager[Any] = (
+            threading.RLock() if is_sqlite(self.engine) else nullcontext()
+        )
 
     @property
     def dialect(self) -> str:
@@ -113,7 +120,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that commits on success and holds SQLite's write lock from the start."""
-        with self._sessions() as session, session.begin():
+        with self._writer, self._sessions() as session, session.begin():
             session.connection(execution_options={WRITE_OPTION: True})
             yield session
 
