@@ -102,6 +102,40 @@ def make_booking(
     return booking
 
 
+def make_stays(
+    ctx: Context,
+    users: list[User],
+    places: list[SleepingAccommodation],
+    count: int,
+    *,
+    first_day: int = 7,
+    status: int = 0,
+) -> list[uuid.UUID]:
+    """``count`` one-night stays on consecutive days from ``first_day`` days ahead, the users
+    taking turns, each with one person in every place; in one transaction (lists of hundreds).
+    The ids in date order."""
+    ids = []
+    with ctx.db.write() as session:
+        for n in range(count):
+            start = ctx.today() + timedelta(days=first_day + n)
+            ids.append(uuid.uuid4())
+            session.add(
+                Booking(
+                    id=ids[-1],
+                    user_id=users[n % len(users)].id,
+                    start_date=start,
+                    end_date=start + timedelta(days=1),
+                    status=status,
+                    created_at=utcnow(),
+                    items=[
+                        BookingItem(sleeping_accommodation_id=place.id, person_count=1, position=i)
+                        for i, place in enumerate(places)
+                    ],
+                )
+            )
+    return ids
+
+
 def auth_headers(ctx: Context, user: User) -> dict[str, Any]:
     return {"Authorization": f"Bearer {issue_token(ctx, user)}"}
 

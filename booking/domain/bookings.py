@@ -6,10 +6,11 @@ from __future__ import annotations
 import functools
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Integer, Select, bindparam, func, select
 
 from booking.db.models import Booking, BookingHistory, BookingItem, SleepingAccommodation, User
 from booking.domain import availability as avail
@@ -226,39 +227,100 @@ def list_bookings(
     *,
     user_id: int | None = None,
     overlapping: tuple[date, date] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
     connection: Connection | None = None,
 ) -> list[dict[str, Any]]:
     """Members see their own bookings, administrators everyone's (optionally one user's).
 
     ``overlapping=(start, end)``: only stays that overlap [start, end) — a calendar page must
     not load (and scale with) the whole history; the index on (end_date, start_date) serves it.
+    ``limit``/``offset``: one page of the list (the database pages; the items are read for that
+    page's bookings only); without ``limit`` all of them (the API).
     ``connection``: the caller's read transaction (else one of its own).
     """
+    if connection is None:
+        with ctx.db.connect() as own:
+            return list_bookings(
+                ctx, actor, time_range, status, user_id=user_id, overlapping=overlapping,
+                limit=limit, offset=offset, connection=own,
+            )  # fmt: skip
     today = ctx.today()
-    by_user = not actor.is_admin or user_id is not None
+    by_user, shape, params = _list_params(actor, time_range, status, user_id, today)
     rows_query, items_query = _list_statements(
-        by_user,
-        time_range if time_range in (FUTURE, PAST, LAST_30_DAYS, LAST_YEAR) else ALL,
-        _status_shape(status),
-        overlapping is not None,
+        by_user, shape, _status_shape(status), overlapping is not None, limit is not None
     )
+    if overlapping is not None:
+        params["start"], params["end"] = overlapping
+    if limit is not None:
+        params["limit"], params["offset"] = limit, offset
+    rows = connection.execute(rows_query, params).all()
+    if limit is not None:
+        if not rows:
+            return []
+        params["ids"] = [row.id for row in rows]
+    items = _items_by_booking(connection.execute(items_query, params))
+    return [_booking_out(row, items.get(row.id, []), today) for row in rows]
+
+
+def count_bookings(
+    ctx: Context,
+    actor: User,
+    time_range: int = FUTURE,
+    status: int | None = None,
+    *,
+    user_id: int | None = None,
+    connection: Connection | None = None,
+) -> int:
+    """How many bookings ``list_bookings`` with the same filters returns (all pages)."""
+    by_user, shape, params = _list_params(actor, time_range, status, user_id, ctx.today())
+    statement = _count_statement(by_user, shape, _status_shape(status))
+    if connection is None:
+        with ctx.db.connect() as own:
+            return int(own.execute(statement, params).scalar_one())
+    return int(connection.execute(statement, params).scalar_one())
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of the list: its bookings, the total of all pages, its number (1-based)."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    number: int
+    pages: int
+
+
+def list_page(
+    ctx: Context, actor: User, time_range: int, status: int | None, number: int, size: int
+) -> ListPage:
+    """Page ``number`` of ``size`` bookings, count and page read in one transaction. A number
+    outside 1..pages is clamped (a stale link after cancellations shows the last page)."""
+    with ctx.db.connect() as connection:
+        total = count_bookings(ctx, actor, time_range, status, connection=connection)
+        pages = max(1, -(-total // size))
+        number = min(max(number, 1), pages)
+        rows = list_bookings(
+            ctx, actor, time_range, status,
+            limit=size, offset=(number - 1) * size, connection=connection,
+        )  # fmt: skip
+    return ListPage(rows, total, number, pages)
+
+
+def _list_params(
+    actor: User, time_range: int, status: int | None, user_id: int | None, today: date
+) -> tuple[bool, int, dict[str, Any]]:
+    """(by user?, the time range's shape, the bound values) of a list or count query."""
+    by_user = not actor.is_admin or user_id is not None
+    shape = time_range if time_range in (FUTURE, PAST, LAST_30_DAYS, LAST_YEAR) else ALL
     params: dict[str, Any] = {"today": today, "status": status}
     if by_user:
         params["user_id"] = actor.id if not actor.is_admin else user_id
-    if time_range == LAST_30_DAYS:
+    if shape == LAST_30_DAYS:
         params["since"] = today - timedelta(days=30)
-    elif time_range == LAST_YEAR:
+    elif shape == LAST_YEAR:
         params["since"] = _one_year_before(today)
-    if overlapping is not None:
-        params["start"], params["end"] = overlapping
-    if connection is None:
-        with ctx.db.connect() as own:
-            rows = own.execute(rows_query, params).all()
-            items = _items_by_booking(own.execute(items_query, params))
-    else:
-        rows = connection.execute(rows_query, params).all()
-        items = _items_by_booking(connection.execute(items_query, params))
-    return [_booking_out(row, items.get(row.id, []), today) for row in rows]
+    return by_user, shape, params
 
 
 def _status_shape(status: int | None) -> str:
@@ -273,15 +335,45 @@ def _status_shape(status: int | None) -> str:
 
 @functools.cache
 def _list_statements(
-    by_user: bool, time_range: int, status_shape: str, overlapping: bool
+    by_user: bool, time_range: int, status_shape: str, overlapping: bool, paged: bool = False
 ) -> tuple[Select[Any], Select[Any]]:
     """The list's two selects, built once per shape (building a select costs more than running
-    it on SQLite): the user, the dates and the status are bound per call."""
+    it on SQLite): the user, the dates, the status and a page's limit and offset are bound per
+    call."""
     query = select(
         Booking.id, Booking.user_id, Booking.start_date, Booking.end_date, Booking.status,
         Booking.notes, Booking.created_at, Booking.changed_at,
         User.first_name, User.last_name, User.email,
     ).join(User, User.id == Booking.user_id)  # fmt: skip
+    query = _filters(query, by_user, time_range, status_shape, overlapping)
+    if paged:
+        # The id breaks ties, so that consecutive pages neither repeat nor skip a booking
+        # (PostgreSQL's top-N sort may order equal keys differently for each LIMIT).
+        page = query.order_by(Booking.start_date, Booking.created_at, Booking.id)
+        page = page.limit(bindparam("limit", type_=Integer))
+        page = page.offset(bindparam("offset", type_=Integer))
+        # The page's items by the ids read with it: ~50 index lookups, not the whole range.
+        return page, _items_query(BookingItem.booking_id.in_(bindparam("ids", expanding=True)))
+    # Items of the same selection in one query, however many bookings match.
+    ids = query.with_only_columns(Booking.id).scalar_subquery()
+    return (
+        query.order_by(Booking.start_date, Booking.created_at),
+        _items_query(BookingItem.booking_id.in_(ids)),
+    )
+
+
+@functools.cache
+def _count_statement(by_user: bool, time_range: int, status_shape: str) -> Select[Any]:
+    """The list's total; without the join (every booking has its user)."""
+    query: Select[Any] = _filters(
+        select(func.count()).select_from(Booking), by_user, time_range, status_shape
+    )
+    return query
+
+
+def _filters(
+    query: Any, by_user: bool, time_range: int, status_shape: str, overlapping: bool = False
+) -> Any:
     if by_user:
         query = query.where(Booking.user_id == bindparam("user_id"))
     query = _time_filter(query, time_range)
@@ -289,13 +381,7 @@ def _list_statements(
         query = query.where(
             Booking.end_date > bindparam("start"), Booking.start_date < bindparam("end")
         )
-    query = _status_filter(query, status_shape)
-    # Items of the same selection in one query, however many bookings match.
-    ids = query.with_only_columns(Booking.id).scalar_subquery()
-    return (
-        query.order_by(Booking.start_date, Booking.created_at),
-        _items_query(BookingItem.booking_id.in_(ids)),
-    )
+    return _status_filter(query, status_shape)
 
 
 def _time_filter(query: Any, time_range: int) -> Any:

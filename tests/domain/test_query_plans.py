@@ -14,17 +14,18 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from booking.db.models import User
+from booking.db.models import SleepingAccommodation, User
 from booking.domain import bookings, calendar
 from booking.domain.context import Context
+from tests import factories
 
 
-def _plans(ctx: Context, action: Any) -> list[str]:
-    """EXPLAIN QUERY PLAN of every statement on `bookings` that ``action`` runs."""
+def _plans(ctx: Context, action: Any, table: str = "bookings") -> list[str]:
+    """EXPLAIN QUERY PLAN of every statement on ``table`` that ``action`` runs."""
     captured: list[tuple[str, Any]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        if "FROM bookings" in statement or "JOIN bookings" in statement:
+        if f"FROM {table}" in statement or f"JOIN {table}" in statement:
             captured.append((statement, parameters))
 
     event.listen(ctx.db.engine, "before_cursor_execute", capture)
@@ -39,7 +40,7 @@ def _plans(ctx: Context, action: Any) -> list[str]:
         for statement, parameters in captured:
             rows = raw.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
             plans.append(" | ".join(str(row[-1]) for row in rows))
-    assert plans, "no statement on bookings was run"
+    assert plans, f"no statement on {table} was run"
     return plans
 
 
@@ -80,3 +81,20 @@ def test_the_last_year_list_of_an_administrator_skips_older_history(
 ) -> None:
     plans = _plans(ctx, lambda: bookings.list_bookings(ctx, alice, bookings.LAST_YEAR))
     assert all("SCAN bookings" not in plan for plan in plans), plans
+
+
+@pytest.mark.usefixtures("sqlite_only")
+def test_a_page_of_the_administrators_list_reads_the_future_and_its_own_items(
+    ctx: Context, alice: User, bob: User, room: SleepingAccommodation
+) -> None:
+    factories.make_stays(ctx, [bob], [room], 3, first_day=-1)
+
+    def second_page() -> None:
+        bookings.list_page(ctx, alice, bookings.FUTURE, None, 2, 2)
+
+    count, rows = _plans(ctx, second_page)
+    assert "COVERING INDEX ix_bookings_end_start" in count, count  # the total, from the index
+    assert _reads_bookings_by_end_date(rows), rows
+    [items] = _plans(ctx, second_page, table="booking_items")
+    assert "SCAN booking_items" not in items and "(booking_id=?)" in items, items
+    assert "bookings" not in items.replace("booking_items", ""), items  # by id, no second sort
