@@ -67,6 +67,9 @@ STATUS_FILTERS = [PENDING, CONFIRMED, ACCEPTED, REJECTED, CANCELLED, COMPLETED]
 VIEWS = [("list", N_("Liste")), ("calendar", N_("Kalender")), ("compact", N_("Kompakt"))]
 CLOSED = (CANCELLED, COMPLETED)  # no edit, no cancel
 CALENDAR_WEEKS = 6
+# Bookings per page of the list and compact views: an administrator's future bookings (~900 in
+# the benchmark data) took seconds to render on the Pi and were too long for a phone.
+PAGE_SIZE = 50
 
 
 def _int(value: str | None, allowed: range) -> int | None:
@@ -75,6 +78,14 @@ def _int(value: str | None, allowed: range) -> int | None:
     except ValueError:
         return None
     return number if number in allowed else None
+
+
+def _page(value: str | None) -> int:
+    """The 1-based page number; anything else is page 1 (too large ones are clamped later)."""
+    try:
+        return int(value or "1")
+    except ValueError:
+        return 1
 
 
 def _month(value: str | None, today: date) -> date:
@@ -96,9 +107,11 @@ class Filters:
 
     def __init__(self, time_range: int, status: int | None, view: str, month: date) -> None:
         self.time_range, self.status, self.view, self.month = time_range, status, view, month
+        self.page = 1  # the list's page, once the total is known (list_page clamps it)
 
     def url(self, **changes: Any) -> str:
-        """This list's URL with some of its state changed (``view``, ``month``, ...)."""
+        """This list's URL with some of its state changed (``view``, ``month``, ``page``, ...).
+        Any other change than the page starts again on page 1 (its rows are others)."""
         view = changes.get("view", self.view)
         query: dict[str, Any] = {
             "view": view,
@@ -109,6 +122,10 @@ class Filters:
             query["status"] = status
         if view == "calendar":
             query["month"] = changes.get("month", self.month).strftime("%Y-%m")
+        else:
+            page = changes.get("page", 1 if changes else self.page)
+            if page > 1:
+                query["page"] = page
         return "/bookings?" + urlencode(query)
 
 
@@ -183,6 +200,7 @@ def booking_list(
     status: str = "",
     view: str = "list",
     month: str = "",
+    page: str = "",
 ) -> Response:
     today = ctx.today()
     range_value = _int(time_range, range(5))
@@ -206,10 +224,13 @@ def booking_list(
             this_month=today.replace(day=1),
         )
     else:
-        context["rows"] = [
-            _decorate(b)
-            for b in bookings.list_bookings(ctx, user, filters.time_range, filters.status)
-        ]
+        found = bookings.list_page(
+            ctx, user, filters.time_range, filters.status, _page(page), PAGE_SIZE
+        )
+        filters.page = found.number
+        context.update(
+            rows=[_decorate(b) for b in found.rows], total=found.total, pages=found.pages
+        )
     return render(
         request,
         "bookings/list.html",

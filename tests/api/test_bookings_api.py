@@ -493,6 +493,20 @@ def test_it_lists_own_bookings_for_members_and_all_for_admins(
     assert ids(alice) == [str(mine.id), str(theirs.id)]
 
 
+def test_the_list_is_not_paged_like_the_page(client, ctx, alice, bob, charlie, room):
+    """The web list shows 50 per page; the API answers every booking at once, as before."""
+    hall = factories.make_place(ctx, "Saal", capacity=10)
+    made = [str(i) for i in factories.make_stays(ctx, [bob, charlie], [room, hall], 130)]
+    for params in ({}, {"page": "2"}, {"limit": "10", "offset": "5"}):
+        response = client.get("/api/bookings", params=params, headers=auth_headers(ctx, alice))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert [b["id"] for b in body] == made
+        assert all(len(b["bookingItems"]) == 2 and b["totalPersons"] == 2 for b in body)
+    mine = client.get("/api/bookings", headers=auth_headers(ctx, bob)).json()
+    assert [b["id"] for b in mine] == made[::2]
+
+
 @pytest.mark.parametrize(
     ("time_range", "expected"),
     [

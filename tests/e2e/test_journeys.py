@@ -612,6 +612,48 @@ def test_other_pages_tour(ui: UI) -> None:
     admin.check("admin-email")
 
 
+# --- a long list in pages ---------------------------------------------------------------------
+
+
+def test_a_long_list_in_pages(ui: UI) -> None:
+    """60 past stays of one member: two pages of the list, both ways, on the desktop and on the
+    phone, without anything wider than the screen."""
+    app = ui.app
+    email = member(app, "Paula")
+    with app.ctx.db.read() as session:
+        paula = session.scalars(select(User).where(User.email == email)).one()
+    # inactive and in the past: the other journeys' pickers and lists stay as they are
+    room = factories.make_place(app.ctx, f"Kammer {tag()}", capacity=2, active=False)
+    first = -700 if ui.viewport == "desktop" else -600
+    factories.make_stays(app.ctx, [paula], [room], 60, first_day=first, status=4)  # completed
+
+    guest = ui.tab()
+    page = guest.page
+    guest.login(email)
+    guest.goto("/bookings?timeRange=2")
+    expect(page.locator(".list-count")).to_have_text("60 Buchungen")
+    expect(page.locator(".booking-list > li")).to_have_count(50)
+    pager = page.get_by_role("navigation", name="Seiten")
+    expect(pager).to_contain_text("Seite 1 von 2")
+    expect(pager.get_by_role("link", name="Zurück")).to_have_count(0)
+    nothing_wider = "() => document.documentElement.scrollWidth <= window.innerWidth"
+    assert page.evaluate(nothing_wider)
+    guest.check("bookings-list-paged")
+
+    guest.press(pager.get_by_role("link", name="Weiter"))
+    expect(page).to_have_url(re.compile(r"timeRange=2.*page=2"))
+    expect(page.locator(".booking-list > li")).to_have_count(10)
+    expect(pager).to_contain_text("Seite 2 von 2")
+    expect(pager.get_by_role("link", name="Weiter")).to_have_count(0)
+    assert page.evaluate(nothing_wider)
+    guest.check("bookings-list-paged-last")
+
+    guest.press(pager.get_by_role("link", name="Zurück"))
+    expect(page).not_to_have_url(re.compile(r"page="))
+    expect(page.locator(".booking-list > li")).to_have_count(50)
+    guest.assert_clean()
+
+
 # --- house rules: a closed period, set by the administrator, shown in the member's picker ------
 
 

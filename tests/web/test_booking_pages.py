@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from booking.db.models import Booking, SleepingAccommodation, User
 from booking.domain import bookings, users
 from booking.domain.context import Context
+from booking.web.bookings import PAGE_SIZE
 from tests import factories
 from tests.web.html import Element, parse
 
@@ -242,6 +243,141 @@ def test_admin_list_has_guest_and_decisions(
     }
     other = doc.one("li", data_booking=str(accepted.id))
     assert not other.find_all("a", data_confirm_dialog=True)
+
+
+# --- paging of the list and compact views ------------------------------------------------------
+
+
+def pager(doc: Element) -> Element | None:
+    return doc.find("nav", class_="list-pager")
+
+
+def pager_links(doc: Element) -> dict[str, str]:
+    """rel (prev / next) -> href of the pager's links."""
+    nav = pager(doc)
+    assert nav is not None
+    return {a["rel"]: a["href"] for a in nav.find_all("a")}
+
+
+def listed(doc: Element) -> list[str]:
+    return [el["data-booking"] for el in doc.find_all(data_booking=True)]
+
+
+def test_the_list_is_paged_by_fifty_in_date_order(
+    client: TestClient, ctx: Context, alice: User, bob: User, charlie: User
+) -> None:
+    rooms = [factories.make_place(ctx, "Zimmer A"), factories.make_place(ctx, "Zimmer B")]
+    stays = [str(i) for i in factories.make_stays(ctx, [bob, charlie], rooms, 2 * PAGE_SIZE + 7)]
+    login(client, alice)
+
+    first = page(client, "/bookings")
+    assert listed(first) == stays[:PAGE_SIZE]
+    assert first.one("p", class_="list-count").text == f"{len(stays)} Buchungen"
+    nav = pager(first)
+    assert nav is not None and nav["aria-label"] == "Seiten"
+    assert nav.one("span", class_="pager-status").text == "Seite 1 von 3"
+    assert set(pager_links(first)) == {"next"}  # no way back from the first page
+    assert query(pager_links(first)["next"])["page"] == ["2"]
+    # each card shows its own places (the page's items, not another page's)
+    card = first.one("li", data_booking=stays[0])
+    assert card.one("p", class_="places").text == "Zimmer A, Zimmer B"
+
+    second = page(client, pager_links(first)["next"])
+    assert listed(second) == stays[PAGE_SIZE : 2 * PAGE_SIZE]
+    assert pager_links(second).keys() == {"prev", "next"}
+    assert "page" not in query(pager_links(second)["prev"])  # page 1 is the plain list
+    assert listed(page(client, pager_links(second)["prev"])) == stays[:PAGE_SIZE]
+
+    last = page(client, pager_links(second)["next"])
+    assert listed(last) == stays[2 * PAGE_SIZE :]  # the partial last page
+    assert last.one("span", class_="pager-status").text == "Seite 3 von 3"
+    assert set(pager_links(last)) == {"prev"}
+    assert last.one("p", class_="list-count").text == f"{len(stays)} Buchungen"
+
+
+def test_a_bad_page_number_shows_a_valid_page(
+    client: TestClient, ctx: Context, bob: User, room: SleepingAccommodation
+) -> None:
+    stays = [str(i) for i in factories.make_stays(ctx, [bob], [room], PAGE_SIZE + 3)]
+    login(client, bob)
+    for value, shown in (
+        ("1", 1), ("2", 2), ("0", 1), ("-4", 1), ("3", 2), ("999999", 2), ("9" * 40, 2),
+        ("9" * 5000, 1),  # more digits than int() reads: not a number
+        ("", 1), ("zwei", 1), ("1.5", 1), ("1e3", 1), ("%00", 1), ("²", 1),
+    ):  # fmt: skip
+        doc = page(client, f"/bookings?page={value}")
+        expected = stays[:PAGE_SIZE] if shown == 1 else stays[PAGE_SIZE:]
+        assert listed(doc) == expected, value[:50]
+        status = doc.one("span", class_="pager-status").text
+        assert status == f"Seite {shown} von 2", value[:50]
+    # the compact view pages the same way
+    doc = page(client, "/bookings?view=compact&page=7")
+    assert listed(doc) == stays[PAGE_SIZE:]
+    assert doc.one("caption").text == f"Buchungen ({len(stays)})"
+
+
+def test_page_links_keep_the_filters_and_filter_links_start_on_page_one(
+    client: TestClient, ctx: Context, alice: User, bob: User, room: SleepingAccommodation
+) -> None:
+    pending = factories.make_stays(ctx, [bob], [room], PAGE_SIZE + 5, first_day=-900)
+    factories.make_stays(ctx, [bob], [room], 20, first_day=-300, status=REJECTED)
+    wanted = [str(i) for i in pending]
+    login(client, alice)
+    url = "/bookings?view=compact&timeRange=1&status=0"
+    doc = page(client, url)
+    assert listed(doc) == wanted[:PAGE_SIZE]
+    assert doc.one("caption").text == f"Buchungen ({len(wanted)})"
+    following = query(pager_links(doc)["next"])
+    assert following == {"view": ["compact"], "timeRange": ["1"], "status": ["0"], "page": ["2"]}
+
+    second = page(client, pager_links(doc)["next"])
+    assert listed(second) == wanted[PAGE_SIZE:]
+    assert query(pager_links(second)["prev"]) == {
+        "view": ["compact"], "timeRange": ["1"], "status": ["0"],
+    }  # fmt: skip
+    # switching the view keeps the filters and starts on page 1
+    for link in second.one("nav", class_="view-switch").find_all("a"):
+        assert "page" not in query(link["href"]), link["href"]
+        assert query(link["href"])["status"] == ["0"]
+    # the filter form has no page field: applying a filter starts on page 1
+    assert not second.one("form", role="search").find_all("input", name="page")
+
+    # a decision returns to the page it was taken on (the list view's confirm links)
+    cards = page(client, "/bookings?timeRange=1&status=0&page=2")
+    accept = cards.one("li", data_booking=wanted[-1]).find_all("a", data_confirm_dialog=True)[0]
+    assert json.loads(accept["data-confirm-fields"]) == {
+        "next": "/bookings?view=list&timeRange=1&status=0&page=2"
+    }
+
+
+def test_a_member_sees_only_own_bookings_on_every_page(
+    client: TestClient, ctx: Context, bob: User, charlie: User, room: SleepingAccommodation
+) -> None:
+    made = factories.make_stays(ctx, [bob, charlie], [room], 4 * PAGE_SIZE + 2)
+    bobs, charlies = [str(i) for i in made[::2]], [str(i) for i in made[1::2]]
+    login(client, bob)
+    seen: list[str] = []
+    url: str | None = "/bookings"
+    while url:
+        doc = page(client, url)
+        seen += listed(doc)
+        assert doc.one("p", class_="list-count").text == f"{len(bobs)} Buchungen"
+        url = pager_links(doc).get("next")
+    assert seen == bobs
+    assert not set(seen) & set(charlies)
+    assert listed(page(client, "/bookings?page=9")) == bobs[2 * PAGE_SIZE :]  # bob's last
+
+
+def test_a_short_list_has_no_pager(
+    client: TestClient, ctx: Context, bob: User, room: SleepingAccommodation
+) -> None:
+    factories.make_stays(ctx, [bob], [room], PAGE_SIZE)
+    login(client, bob)
+    doc = page(client, "/bookings")
+    assert len(listed(doc)) == PAGE_SIZE
+    assert pager(doc) is None
+    assert doc.one("p", class_="list-count").text == f"{PAGE_SIZE} Buchungen"
+    assert pager(page(client, "/bookings?view=compact")) is None
 
 
 # --- the month calendar ---------------------------------------------------------------------------

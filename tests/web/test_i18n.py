@@ -322,6 +322,18 @@ def test_booking_list_in_english(client: TestClient, ctx: Context, bob: User) ->
     assert "Pending" in text
 
 
+def test_list_pages_in_english(client: TestClient, ctx: Context, bob: User) -> None:
+    place = factories.make_place(ctx, "Gartenzimmer", capacity=3)
+    factories.make_stays(ctx, [bob], [place], 120)
+    logged_in(english_client(client), bob.email)
+    doc = get(client, "/bookings?page=2")
+    assert doc.one("p", class_="list-count").text == "120 bookings"
+    nav = doc.one("nav", class_="list-pager")
+    assert nav["aria-label"] == "Pages"
+    assert nav.one("span", class_="pager-status").text == "Page 2 of 3"
+    assert [a.text for a in nav.find_all("a")] == ["Previous", "Next"]
+
+
 def _booking_form(client: TestClient, place: SleepingAccommodation, **data: str) -> Element:
     token = csrf(get(client, "/bookings/new"))
     response = client.post(
