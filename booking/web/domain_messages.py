@@ -117,6 +117,26 @@ MESSAGES = [
     N_("Kontingent-Ausnahme gewährt"),
     N_("Kontingent-Ausnahme gelöscht"),
     N_("Kontingent-Ausnahme genutzt"),
+    N_("Zwei-Faktor-Anmeldung eingerichtet"),
+    N_("Zwei-Faktor-Anmeldung ausgeschaltet"),
+    N_("Zwei-Faktor-Anmeldung zurückgesetzt"),
+    N_("Falscher Zwei-Faktor-Code"),
+    N_("Wiederherstellungscode benutzt"),
+    N_("Wiederherstellungscodes neu erzeugt"),
+    # two-factor authentication (booking/domain/two_factor.py)
+    N_("Der Code ist ungültig oder wurde bereits verwendet."),
+    N_("Die Zwei-Faktor-Anmeldung ist bereits eingerichtet."),
+    N_("Die Zwei-Faktor-Anmeldung ist nicht eingerichtet."),
+    N_(
+        "Administratoren müssen die Zwei-Faktor-Anmeldung verwenden; sie kann nicht "
+        "ausgeschaltet werden."
+    ),
+    N_(
+        "Der Zwei-Faktor-Schlüssel kann nicht mehr gelesen werden (der geheime Schlüssel der App "
+        "wurde geändert). Bitte lassen Sie die Zwei-Faktor-Anmeldung von einem Administrator "
+        "zurücksetzen."
+    ),
+    N_("Bitte geben Sie den Code aus Ihrer Authenticator-App ein."),
     # house rules (booking/domain/house_rules.py)
     N_("Die Mindestdauer darf nicht größer als die Höchstdauer sein"),
     N_("Bitte geben Sie einen Grund an"),
