@@ -48,10 +48,14 @@ def wrk(url: str) -> str:
 
 def run(loop: str, base: Path) -> None:
     env = stack.app_env(f"sqlite:///{base / f'{loop}.db'}", base)
-    subprocess.run([sys.executable, "-m", "booking", "migrate"], env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "booking", "migrate"], env=env, check=True, capture_output=True
+    )
     port = stack.free_port()
     command = ["taskset", "-c", "0", sys.executable, "-c", LAUNCH, str(port), loop]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(100):

@@ -78,8 +78,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         ws="none",
-        # The standard loop: uvloop costs 2.3 MB of RSS, and the time of a request goes to the
-        # handler, not to the loop (bench/README.md, "Event loop").
+        # The standard loop: uvloop costs 2.3 MB of RSS and pays off only far above a family's
+        # request rate (bench/README.md, "Event loop").
         loop="asyncio",
         http="httptools",
         lifespan="on",
