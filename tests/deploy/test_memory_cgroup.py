@@ -15,8 +15,10 @@ BOOKING_TEST_MEMORY_SECONDS (default 120 s, the CI value).
 
 Recorded: the idle and peak PSS of each component (sampled from /proc/PID/smaps_rollup every
 0.5 s; PostgreSQL is the sum over the postmaster and its backends), the cgroup's
-memory.max_usage_in_bytes (includes page cache) and failcnt/oom_kill. Written to
-bench/results/memory-cgroup-<date>.md and printed.
+memory.max_usage_in_bytes (includes page cache) and failcnt/oom_kill. Printed; written to
+bench/results/memory-cgroup-<date>.md only with BOOKING_TEST_MEMORY_REPORT=1 (a full 120 s run on
+a quiet machine): in the test suite other processes share the app's libraries, which lowers its
+PSS by several MB, and a test run must not change committed files.
 """
 
 from __future__ import annotations
@@ -417,8 +419,8 @@ def test_it_runs_the_whole_stack_in_512_mb_under_load_without_an_oom_kill(
         }
         report = _report(idle, peak, after, idle_cgroup, stat, load, elapsed)
         print(report)  # noqa: T201 - the figures belong in the test output
-        # Shortened runs (BOOKING_TEST_MEMORY_SECONDS < 120) do not replace the recorded figures.
-        results = RESULTS if DURATION >= 120 else tmp_path
+        recording = os.environ.get("BOOKING_TEST_MEMORY_REPORT") == "1" and DURATION >= 120
+        results = RESULTS if recording else tmp_path
         results.mkdir(parents=True, exist_ok=True)
         (results / f"memory-cgroup-{_today().isoformat()}.md").write_text(report)
 
@@ -452,7 +454,7 @@ def _report(idle, peak, after, idle_cgroup, stat, load: Load, elapsed: float) ->
         f"# Whole native stack in a 512 MB memory cgroup ({_today().isoformat()})",
         "",
         "Measured by `tests/deploy/test_memory_cgroup.py` "
-        "(`uv run pytest tests/deploy/test_memory_cgroup.py -s`; duration "
+        "(`BOOKING_TEST_MEMORY_REPORT=1 uv run pytest tests/deploy/test_memory_cgroup.py -s`; duration "
         "`BOOKING_TEST_MEMORY_SECONDS`, default 120 s). cgroup v1 memory limit 512 MiB around "
         "PostgreSQL 15 (shipped deploy/postgres configuration), the app (`booking serve`, "
         "PostgreSQL) and nginx (1 worker). PSS from /proc/PID/smaps_rollup every 0.5 s; "
