@@ -1,7 +1,7 @@
 """Prometheus metrics in the text exposition format 0.0.4, for ``GET /metrics``.
 
-In-house instead of prometheus-client, which costs 1.2 MiB RSS on the 512 MB board, mostly for
-its HTTP servers and push gateway (wsgiref, http.server, urllib.request), which we never use.
+In-house instead of prometheus-client, which adds 1.0 MiB RSS to the app (bench/import_costs.py),
+mostly for its HTTP servers and push gateway (wsgiref, http.server, urllib.request), never used.
 What we need is small: counters, gauges and histograms with labels, families built at scrape
 time (booking/observability.py's database collector), and the process and interpreter metrics
 under the names prometheus-client gives them, so dashboards and alert rules keep working.

@@ -1,7 +1,7 @@
 """Typed request models and settings: the part of pydantic v2 this app used, in plain Python.
 
-pydantic and its compiled core cost 5.5 MiB of RSS on a 512 MB Raspberry Pi for a dozen small
-models. This module keeps pydantic's contract where the app depends on it: lax conversion
+pydantic and its compiled core add 4.0 MiB of RSS to the app (bench/import_costs.py) for a dozen
+small models. This module keeps pydantic's contract where the app depends on it: lax conversion
 (``"5"`` is an int, ``"yes"`` a bool, ``"2025-08-10T00:00:00"`` a date), every error of a body
 collected at once, and pydantic's error ``type``, ``loc`` (aliases, list indexes as ints),
 ``msg``, ``input`` and ``ctx``, which ``booking/api/errors.py`` turns into the API's texts.
