@@ -277,6 +277,33 @@ def _extra_nights(session: Session, user_id: int, years: list[int]) -> dict[int,
 # --- checking a stay ---------------------------------------------------------------------------
 
 
+def last_departure(rules: Rules, today: date) -> date | None:
+    """The booking window's last allowed departure (its night is the first outside); None
+    without a window. Members only: administrators are not bound."""
+    if not rules.booking_window_months:
+        return None
+    return add_months(today, rules.booking_window_months)
+
+
+def first_arrival(rules: Rules, today: date) -> date | None:
+    """The earliest arrival the minimum notice allows; None without a notice. Members only."""
+    if not rules.minimum_notice_days:
+        return None
+    return today + timedelta(days=rules.minimum_notice_days)
+
+
+def window_violation(rules: Rules, last: date) -> Violation:
+    return Violation(
+        BOOKING_WINDOW, {"months": rules.booking_window_months, "last": _german_date(last)}
+    )
+
+
+def notice_violation(rules: Rules, first: date) -> Violation:
+    return Violation(
+        MINIMUM_NOTICE, {"days": rules.minimum_notice_days, "first": _german_date(first)}
+    )
+
+
 @dataclass
 class Previous:
     """The stay before an edit (an edit is refused only for what it makes worse)."""
@@ -329,26 +356,14 @@ def check_stay(
             )
         )
     if not is_admin:
-        if rules.booking_window_months:
-            last = add_months(today, rules.booking_window_months)
-            later = previous is None or end > previous.end
-            if end > last and later:
-                violations.append(
-                    Violation(
-                        BOOKING_WINDOW,
-                        {"months": rules.booking_window_months, "last": _german_date(last)},
-                    )
-                )
-        if rules.minimum_notice_days:
-            first = today + timedelta(days=rules.minimum_notice_days)
-            moved = previous is None or start != previous.start
-            if start < first and moved:
-                violations.append(
-                    Violation(
-                        MINIMUM_NOTICE,
-                        {"days": rules.minimum_notice_days, "first": _german_date(first)},
-                    )
-                )
+        last = last_departure(rules, today)
+        later = previous is None or end > previous.end
+        if last is not None and end > last and later:
+            violations.append(window_violation(rules, last))
+        first = first_arrival(rules, today)
+        moved = previous is None or start != previous.start
+        if first is not None and start < first and moved:
+            violations.append(notice_violation(rules, first))
     changed_length = previous is None or nights != (previous.end - previous.start).days
     if nights < rules.min_nights and changed_length:
         violations.append(Violation(MIN_NIGHTS, {"n": rules.min_nights}))

@@ -25,7 +25,7 @@ from booking.domain.availability import (
     PENDING,
     REJECTED,
 )
-from booking.domain.bookings import MAX_NIGHTS, MAX_NOTES, BookingIn, BookingItemIn
+from booking.domain.bookings import MAX_NOTES, BookingIn, BookingItemIn
 from booking.domain.calendar import month as calendar_month
 from booking.domain.context import Context
 from booking.domain.errors import (
@@ -280,13 +280,49 @@ def _forms(pick: Callable[[int], str]) -> list[str]:
     return [pick(1), pick(2)]
 
 
-def picker_config(
-    t: Translator, today: date, exclude: str | None, max_nights: int = MAX_NIGHTS
+def _bounds(
+    t: Translator, rules: house_rules.Rules, today: date, previous: house_rules.Previous | None
 ) -> dict[str, Any]:
-    """Everything ``booking-form.js`` needs, translated (the JSON block on the form page)."""
+    """The booking window and minimum notice for a member's picker, from the domain's own
+    dates (the house's today), with the rule texts as the greyed days' tooltips. As on the
+    server, an edit keeps its arrival and may depart as late as before."""
+    window = house_rules.last_departure(rules, today)
+    first = house_rules.first_arrival(rules, today)
+    last, keep = window, None
+    if previous is not None:
+        last = max(window, previous.end) if window is not None else None
+        keep = previous.start if first is not None and previous.start < first else None
+    return {
+        "lastDeparture": last.isoformat() if last else None,
+        "firstArrival": first.isoformat() if first else None,
+        "keepArrival": keep.isoformat() if keep else None,
+        "tooFar": _rule_text(t, house_rules.window_violation(rules, window)) if window else "",
+        "tooSoon": _rule_text(t, house_rules.notice_violation(rules, first)) if first else "",
+    }
+
+
+def _rule_text(t: Translator, violation: house_rules.Violation) -> str:
+    """The domain's text of a rule (the one the server refuses with), in the page's language."""
+    return t.gettext(house_rules.TEXTS[violation.rule][0], **violation.params)
+
+
+def picker_config(
+    t: Translator,
+    today: date,
+    exclude: str | None,
+    rules: house_rules.Rules = house_rules.DEFAULTS,
+    *,
+    bound: bool = True,
+    previous: house_rules.Previous | None = None,
+) -> dict[str, Any]:
+    """Everything ``booking-form.js`` needs, translated (the JSON block on the form page).
+    ``bound``: window and notice apply (members; administrators are not bound by them)."""
     raw = translations(t.language)
+    free = dict.fromkeys(("lastDeparture", "firstArrival", "keepArrival", "tooFar", "tooSoon"))
+    max_nights = rules.max_nights
     return {
         "today": today.isoformat(),
+        "bounds": _bounds(t, rules, today, previous) if bound else free,
         "maxNights": max_nights,
         "maxNotes": MAX_NOTES,
         "excludeBookingId": exclude,
@@ -309,6 +345,7 @@ def picker_config(
             "restart": t.gettext("Die Auswahl beginnt mit diesem Tag neu."),
             "tooLong": t.gettext("Die maximale Buchungsdauer beträgt {n} Tage", n=max_nights),
             "closed": t.gettext("Geschlossen"),
+            "unbookable": t.gettext("Nicht buchbar (Vorlauf oder Buchungsfenster)"),
             "blockedClosed": t.gettext("Der Zeitraum darf keine geschlossene Nacht enthalten"),
             "arrival": t.gettext("Anreise"),
             "departure": t.gettext("Abreise"),
@@ -374,6 +411,12 @@ def _render_form(
 ) -> Response:
     t = translator(request)
     exclude = booking["id"] if booking else None
+    previous = None
+    if booking is not None:
+        previous = house_rules.Previous(
+            date.fromisoformat(booking["startDate"][:10]),
+            date.fromisoformat(booking["endDate"][:10]),
+        )
     return render(
         request,
         "bookings/form.html",
@@ -385,7 +428,14 @@ def _render_form(
         can_book=users.can_book(user),
         today=ctx.today(),
         max_notes=MAX_NOTES,
-        config=picker_config(t, ctx.today(), exclude, house_rules.current(ctx).max_nights),
+        config=picker_config(
+            t,
+            ctx.today(),
+            exclude,
+            house_rules.current(ctx),
+            bound=not user.is_admin,
+            previous=previous,
+        ),
     )
 
 

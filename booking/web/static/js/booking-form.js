@@ -52,6 +52,12 @@
   }
 
   var today = parse(cfg.today);
+  // House rules for members, computed on the server (the house's today): arrival from
+  // firstArrival (or the edited stay's own keepArrival), departure until lastDeparture.
+  var bounds = cfg.bounds || {};
+  var firstArrival = parse(bounds.firstArrival);
+  var keepArrival = parse(bounds.keepArrival);
+  var lastDeparture = parse(bounds.lastDeparture);
   var state = { start: parse(startInput.value), end: parse(endInput.value), hover: null };
   if (state.start !== null && state.end !== null && state.end <= state.start) state.end = null;
 
@@ -197,7 +203,9 @@
   var clearButton = el("button", { type: "button" }, T.clear);
   tools.appendChild(todayButton); tools.appendChild(clearButton);
   var legend = el("ul", { "class": "picker-legend" });
-  [["lg-past", T.past], ["lg-full", T.full], ["lg-closed", T.closed], ["lg-selected", T.selected], ["lg-today", T.today]].forEach(function (item) {
+  var legendItems = [["lg-past", T.past], ["lg-full", T.full], ["lg-closed", T.closed]];
+  if (firstArrival !== null || lastDeparture !== null) legendItems.push(["lg-unbookable", T.unbookable]);
+  legendItems.concat([["lg-selected", T.selected], ["lg-today", T.today]]).forEach(function (item) {
     var li = el("li");
     li.appendChild(el("span", { "class": item[0], "aria-hidden": "true" }));
     li.appendChild(document.createTextNode(item[1]));
@@ -211,7 +219,16 @@
   function isFull(ms) { var n = nightsByDate[iso(ms)]; return !!(n && n.full); }
   /** A closed night (house rules: "Sperrzeit") has its reason; null when open. */
   function closedReason(ms) { var n = nightsByDate[iso(ms)]; return n && n.closed ? n.closedReason || "" : null; }
-  function isBlocked(ms) { return isFull(ms) || closedReason(ms) !== null; }
+  /** A night the member may not book (house rules: booking window, minimum notice), with the
+   * rule's text; null when allowed. Nights before the notice ends are out as arrivals only: a
+   * kept arrival's stay may run through them. */
+  function tooFar(ms) { return lastDeparture !== null && ms >= lastDeparture; }
+  function ruleReason(ms) {
+    if (tooFar(ms)) return bounds.tooFar;
+    if (firstArrival !== null && ms < firstArrival && ms !== keepArrival) return bounds.tooSoon;
+    return null;
+  }
+  function isBlocked(ms) { return isFull(ms) || closedReason(ms) !== null || tooFar(ms); }
 
   /** The last possible departure for an arrival: the first full or closed night ends the stay. */
   function lastEnd(start) {
@@ -235,12 +252,14 @@
     var awaitingEnd = state.start !== null && state.end === null;
     var validEnd = awaitingEnd && ms > state.start && ms <= lastEnd(state.start);
     var closed = closedReason(ms);
+    var rule = ms < today ? null : ruleReason(ms);
     return {
       past: ms < today,
       full: isFull(ms),
       closed: closed,
+      rule: rule,
       validEnd: validEnd,
-      disabled: ms < today || (isBlocked(ms) && !validEnd)
+      disabled: ms < today || ((isBlocked(ms) || rule !== null) && !validEnd)
     };
   }
 
@@ -291,6 +310,15 @@
       } else if (button.hasAttribute("data-closed")) {
         button.removeAttribute("title");
         button.removeAttribute("data-closed");
+      }
+      if (s.rule !== null) {
+        classes.push("unbookable");
+        labels.push(s.validEnd ? s.rule + " – " + T.departureOnly : s.rule);
+        if (s.closed === null) button.title = s.rule;
+        button.setAttribute("data-unbookable", "true");
+      } else if (button.hasAttribute("data-unbookable")) {
+        if (s.closed === null) button.removeAttribute("title");
+        button.removeAttribute("data-unbookable");
       }
       var isStart = ms === state.start, isEnd = ms === state.end;
       if (isStart || isEnd) { classes.push("selected"); labels.push(isStart ? T.arrival : T.departure); }
@@ -364,7 +392,8 @@
       }
       var stop = lastEnd(state.start);
       var tooLong = stop === state.start + cfg.maxNights * DAY;
-      var reason = tooLong ? T.tooLong : closedReason(stop) !== null ? T.blockedClosed : T.blocked;
+      var reason = tooLong ? T.tooLong : closedReason(stop) !== null ? T.blockedClosed :
+        tooFar(stop) && !isFull(stop) ? bounds.tooFar : T.blocked;
       notice = reason + ". " + T.restart + " " + T.pickEnd;
     }
     // a first click, a click on or before the arrival, or a new start after a complete range
