@@ -731,3 +731,81 @@ def test_closed_period_is_shown_in_the_picker(ui: UI) -> None:
         for period in house_rules.list_closed_periods(app.ctx, include_past=True):
             if period["reason"] == reason:
                 house_rules.remove_closed_period(app.ctx, app.admin, uuid.UUID(period["id"]))
+
+
+# --- house rules: minimum notice and booking window bind members, not administrators -----------
+
+
+def test_notice_and_window_grey_days_for_members_only(ui: UI) -> None:
+    from booking.domain import house_rules
+    from booking.domain.house_rules import RulesIn
+
+    app = ui.app
+    today = house_today()
+    before = house_rules.current(app.ctx)
+    house_rules.set_rules(
+        app.ctx, app.admin, RulesIn(booking_window_months=2, minimum_notice_days=5)
+    )
+    soon, first = today + timedelta(days=2), today + timedelta(days=5)
+    last = house_rules.add_months(today, 2)  # the last allowed departure
+    too_soon = re.compile(re.escape(f"Anreise frühestens am {first.strftime('%d.%m.%Y')}"))
+    too_far = re.compile(re.escape(f"Abreise spätestens am {last.strftime('%d.%m.%Y')}"))
+    factories.make_place(app.ctx, f"Giebelzimmer {tag()}", capacity=2)  # a free bed every night
+    try:
+        guest = ui.tab()
+        gpage = guest.page
+        guest.login(member(app, "Nora"))
+        guest.goto("/bookings/new")
+        wait_for_availability(guest)
+        button = picker_day(guest, soon)
+        expect(button).to_be_disabled()
+        expect(button).to_have_attribute("data-unbookable", "true")
+        expect(button).to_have_class(re.compile(r"\bunbookable\b"))
+        expect(button).to_have_attribute("title", too_soon)
+        expect(button).to_have_attribute("aria-label", too_soon)
+        expect(gpage.locator(".picker-legend")).to_contain_text("Nicht buchbar")
+        (button.tap if ui.viewport == "phone" else button.click)(force=True)  # chooses nothing
+        expect(gpage.locator("#f-start_date")).to_have_value("")
+        expect(picker_day(guest, first - timedelta(days=1))).to_be_disabled()
+        expect(picker_day(guest, first)).to_be_enabled()
+        guest.check("booking-new-notice")
+
+        # the window: the departure day and later are greyed; the last night inside is an
+        # arrival and the departure day then a departure (the picker pages forward only)
+        guest.goto("/bookings/new")
+        wait_for_availability(guest)
+        for greyed in (last, last + timedelta(days=1)):
+            button = picker_day(guest, greyed)
+            wait_for_availability(guest)
+            expect(button).to_be_disabled()
+            expect(button).to_have_attribute("title", too_far)
+        guest.goto("/bookings/new")
+        wait_for_availability(guest)
+        guest.press(picker_day(guest, last - timedelta(days=1)))
+        departure = picker_day(guest, last)
+        wait_for_availability(guest)
+        expect(departure).to_be_enabled()
+        expect(departure).to_have_attribute("aria-label", re.compile("nur Abreise möglich"))
+        guest.press(departure)
+        expect(gpage.locator("#f-start_date")).to_have_value((last - timedelta(days=1)).isoformat())
+        expect(gpage.locator("#f-end_date")).to_have_value(last.isoformat())
+        guest.check("booking-new-window")
+
+        # the administrator runs the house: the same days are free to choose
+        admin = ui.tab()
+        page = admin.page
+        admin.login(ADMIN_EMAIL)
+        admin.goto("/bookings/new")
+        wait_for_availability(admin)
+        expect(page.locator(".picker-legend")).not_to_contain_text("Nicht buchbar")
+        pick_range(admin, soon, soon + timedelta(days=2))
+        expect(page.locator("#f-start_date")).to_have_value(soon.isoformat())
+        expect(page.locator("#f-end_date")).to_have_value((soon + timedelta(days=2)).isoformat())
+        expect(page.locator(".picker-grid button.unbookable")).to_have_count(0)
+        admin.check("booking-new-admin-unbound")
+    finally:
+        house_rules.set_rules(
+            app.ctx,
+            app.admin,
+            RulesIn(**{house_rules.key_to_attr(k): v for k, v in before.wire().items()}),
+        )
