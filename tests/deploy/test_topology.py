@@ -6,6 +6,7 @@ deploy/postgres/postgresql.conf."""
 from __future__ import annotations
 
 import os
+import secrets
 import ssl
 import subprocess
 import sys
@@ -50,6 +51,8 @@ class Stack:
     app: LiveServer
     postgres: PrivatePostgres
     tls: ssl.SSLContext
+    app_database_url: str
+    app_data_dir: Path
 
     @property
     def https(self) -> str:
@@ -109,7 +112,9 @@ def stack() -> Iterator[Stack]:
             os.chmod(layout.static_root / STATIC_NAME, 0o644)
             tls = ssl.create_default_context(cafile=str(layout.tls_dir / "fullchain.pem"))
             with running_nginx(layout) as process:
-                yield Stack(layout, process, app, postgres, tls)
+                yield Stack(
+                    layout, process, app, postgres, tls, database_url, app_dir / "live-data"
+                )
 
 
 def _login(client: httpx.Client) -> str:
@@ -295,6 +300,82 @@ def test_it_refuses_bodies_over_256_kib(stack: Stack) -> None:
         )
         assert just_fits.status_code != 413  # reaches the app (401: no token)
         assert just_fits.status_code == 401
+
+
+# The administrator's own feed, made with the app's code on the stack's database (the web form
+# needs two-factor setup first for administrators in production).
+_NEW_FEED = """
+import sys
+from sqlalchemy import select
+from booking.__main__ import _context, _settings
+from booking.db.models import User
+from booking.domain import feeds
+ctx = _context(_settings())
+with ctx.db.read() as session:
+    user = session.scalars(select(User).where(User.email == sys.argv[1])).one()
+print(feeds.renew_member_feed(ctx, user))
+"""
+
+
+def _member_feed_token(stack: Stack) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", _NEW_FEED, ADMIN_EMAIL],
+        cwd=ROOT,
+        env=_process_env(booking_env(stack.app_database_url, stack.app_data_dir)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_it_keeps_secret_tokens_out_of_the_access_log(stack: Stack) -> None:
+    """Feed addresses and the mailed links open calendars and accounts by themselves: nginx logs
+    them with the token replaced, but with method, path shape and status."""
+    secret = {name: secrets.token_urlsafe(24) for name in ("house", "reset", "verify", "email")}
+    secret |= {name: secrets.token_urlsafe(24) for name in ("twice", "code", "state")}
+    with stack.client(source="127.0.0.3", follow_redirects=False) as client:
+        secret["feed"] = _member_feed_token(stack)
+        requests = [
+            ("GET", f"/feeds/{secret['feed']}.ics", "/feeds/[token].ics"),
+            ("HEAD", f"/feeds/{secret['feed']}.ics?v=2", "/feeds/[token].ics?v=2"),
+            ("GET", f"/feeds/house/{secret['house']}.ics", "/feeds/house/[token].ics"),
+            ("GET", f"/reset-password?token={secret['reset']}", "/reset-password?token=[token]"),
+            (
+                "GET",
+                f"/verify-email?lang=de&token={secret['verify']}&x=1",
+                "/verify-email?lang=de&token=[token]&x=1",
+            ),
+            (
+                "GET",
+                f"/confirm-email-change?token={secret['email']}",
+                "/confirm-email-change?token=[token]",
+            ),
+            (
+                "GET",
+                f"/reset-password?token=x&token={secret['twice']}",
+                "/reset-password?[redacted]",
+            ),
+            (
+                "GET",
+                f"/login/oidc/callback?code={secret['code']}&state={secret['state']}",
+                "/login/oidc/callback?[redacted]",
+            ),
+            ("GET", "/api/health?probe=kept", "/api/health?probe=kept"),
+        ]
+        logged = []
+        for method, url, shown in requests:
+            logged.append((method, shown, client.request(method, url)))
+    assert logged[0][2].status_code == 200
+    assert logged[0][2].headers["content-type"].startswith("text/calendar")
+    assert logged[2][2].status_code == 404  # an unknown house feed token
+    access_log = (stack.nginx.prefix / "logs" / "access.log").read_text()
+    for name, value in secret.items():
+        assert value not in access_log, name
+    for method, shown, response in logged:
+        line = f'"{method} {shown} HTTP/1.1" {response.status_code} '
+        assert line in access_log, (line, access_log[-3000:])
 
 
 def test_it_fits_the_compose_memory_limits(stack: Stack) -> None:
