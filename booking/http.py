@@ -293,8 +293,10 @@ class _JSONResponse(JSONResponse):
 
 def _jsonable(value: Any) -> str:
     """Ids and dates in a returned dict, as FastAPI's encoder wrote them."""
-    if isinstance(value, uuid.UUID | date):
-        return str(value) if isinstance(value, uuid.UUID) else value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,12 +148,14 @@ def live_server(
     runner: Sequence[str] | None = None,
     *,
     start_timeout: float = START_TIMEOUT,
+    wrap: Callable[[list[str]], list[str]] | None = None,
 ) -> Iterator[LiveServer]:
     """Migrate ``database_url`` and run a server process on it until the block ends.
 
     ``runner``: the arguments after ``python`` that start the server instead of
     ``-m booking serve``, e.g. ``["-m", "tests.live_runner", "--unsafe-no-lock"]``; ``--host`` and
     ``--port`` are appended. ``extra_env``: more BOOKING_* settings (they win over the defaults).
+    ``wrap``: turns the command into the one to run, e.g. inside a memory cgroup.
     """
     data_dir = tmp_path / "live-data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -164,6 +166,8 @@ def live_server(
         port = free_port()
         log_path = tmp_path / f"live-server-{port}.log"
         command = [sys.executable, *arguments, "--host", HOST, "--port", str(port)]
+        if wrap is not None:
+            command = wrap(command)
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
                 command,

@@ -26,15 +26,22 @@ M_ARENA_MAX = -8
 TRIM_EVERY_SECONDS = 10.0
 
 
-def tune_malloc(mmap_threshold: int = 1024 * 1024, arenas: int = 2) -> bool:
-    """Return True when the settings were applied (glibc only; elsewhere a no-op)."""
+def _glibc(function: str) -> Callable[..., int] | None:
+    """A function of glibc's malloc, or None elsewhere (musl, macOS)."""
     name = ctypes.util.find_library("c")
     if not name:
-        return False
+        return None
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        found: Callable[..., int] = getattr(ctypes.CDLL(name), function)
     except (OSError, AttributeError):
+        return None
+    return found
+
+
+def tune_malloc(mmap_threshold: int = 1024 * 1024, arenas: int = 2) -> bool:
+    """Return True when the settings were applied (glibc only; elsewhere a no-op)."""
+    mallopt = _glibc("mallopt")
+    if mallopt is None:
         return False
     applied = True
     if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
@@ -44,26 +51,15 @@ def tune_malloc(mmap_threshold: int = 1024 * 1024, arenas: int = 2) -> bool:
     return applied
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if not name:
-        return None
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    return trim
-
-
 def release_free_memory() -> bool:
     """Give free heap pages back to the OS now (glibc only; 0.4 ms after start-up here)."""
-    trim = _malloc_trim()
+    trim = _glibc("malloc_trim")
     return trim is not None and bool(trim(0))
 
 
 def start_trimmer(every: float = TRIM_EVERY_SECONDS) -> bool:
     """Release free heap pages every few seconds, e.g. after a burst of requests (glibc only)."""
-    trim = _malloc_trim()
+    trim = _glibc("malloc_trim")
     if trim is None:
         return False
 
